@@ -1,0 +1,560 @@
+//! Configuration: raw serde structs (`deny_unknown_fields`, human durations) read from
+//! TOML, turned into a validated [`Config`] with cross-field checks. Every problem is
+//! reported with its field path and what to write instead.
+
+pub mod registry;
+pub mod traffic;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use registry::{Checkpoint, LaneDef, LaneKind, Registry};
+
+/// Problems found in a configuration, each with the path of the field at fault.
+#[derive(Debug, Default, thiserror::Error)]
+pub struct Problems {
+    pub file: Option<PathBuf>,
+    pub list: Vec<(String, String)>,
+}
+
+impl Problems {
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.list.push((path.into(), message.into()));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.as_ref().map(|p| p.display().to_string());
+        for (i, (path, msg)) in self.list.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            match &file {
+                Some(file) => write!(f, "{file}: {path}: {msg}")?,
+                None => write!(f, "{path}: {msg}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Errors loading a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source} (check the path given with --config)")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(Problems),
+}
+
+fn d<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    humantime_serde::deserialize(de)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// Path of the checkpoint registry, relative to this file.
+    registry: Option<PathBuf>,
+    #[serde(default)]
+    source: RawSource,
+    /// librdkafka options passed through verbatim (security settings included).
+    #[serde(default)]
+    kafka: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    events: RawEvents,
+    #[serde(default)]
+    windows: RawWindows,
+    #[serde(default)]
+    lanes: RawLanes,
+    #[serde(default)]
+    buckets: RawBuckets,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSource {
+    brokers: String,
+    topic: String,
+    group_id: String,
+    dead_letter_topic: String,
+    #[serde(deserialize_with = "d")]
+    commit_interval: Duration,
+    #[serde(deserialize_with = "d")]
+    statistics_interval: Duration,
+    /// How many messages librdkafka may hold per partition before it pauses fetching.
+    queued_max_messages_kbytes: u32,
+}
+
+impl Default for RawSource {
+    fn default() -> Self {
+        RawSource {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "checkpoint.passages".into(),
+            group_id: "lanewatch".into(),
+            dead_letter_topic: "checkpoint.passages.dlq".into(),
+            commit_interval: Duration::from_secs(5),
+            statistics_interval: Duration::from_secs(5),
+            queued_max_messages_kbytes: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEvents {
+    max_event_bytes: usize,
+    #[serde(deserialize_with = "d")]
+    max_passage_time: Duration,
+    #[serde(deserialize_with = "d")]
+    max_clock_skew: Duration,
+    dedup_capacity: usize,
+}
+
+impl Default for RawEvents {
+    fn default() -> Self {
+        RawEvents {
+            max_event_bytes: 64 * 1024,
+            max_passage_time: Duration::from_secs(6 * 3600),
+            max_clock_skew: Duration::from_secs(300),
+            dedup_capacity: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWindows {
+    sizes: Vec<humantime_serde::Serde<Duration>>,
+    #[serde(deserialize_with = "d")]
+    allowed_lateness: Duration,
+    quantiles: Vec<f64>,
+}
+
+impl Default for RawWindows {
+    fn default() -> Self {
+        RawWindows {
+            sizes: [60, 300, 900]
+                .into_iter()
+                .map(|s| Duration::from_secs(s).into())
+                .collect(),
+            allowed_lateness: Duration::from_secs(120),
+            quantiles: vec![0.5, 0.9, 0.95, 0.99],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLanes {
+    max_dynamic_lanes: usize,
+}
+
+impl Default for RawLanes {
+    fn default() -> Self {
+        RawLanes { max_dynamic_lanes: 1000 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawBuckets {
+    passage_duration_seconds: Vec<f64>,
+    queue_wait_seconds: Vec<f64>,
+    inspection_duration_seconds: Vec<f64>,
+    departure_headway_seconds: Vec<f64>,
+}
+
+/// Checkpoint delays: from a few seconds (an empty lane) to two hours (the 2020 queues).
+pub const DEFAULT_DELAY_BUCKETS: &[f64] = &[
+    5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0,
+    3600.0, 5400.0, 7200.0,
+];
+/// Inspection takes seconds for a car, minutes for a coach.
+pub const DEFAULT_INSPECTION_BUCKETS: &[f64] = &[
+    2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0,
+];
+/// Headways: a saturated car lane clears a vehicle every 10–30 s; gaps of minutes mean
+/// an idle or blocked lane.
+pub const DEFAULT_HEADWAY_BUCKETS: &[f64] = &[
+    2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
+impl Default for RawBuckets {
+    fn default() -> Self {
+        RawBuckets {
+            passage_duration_seconds: DEFAULT_DELAY_BUCKETS.to_vec(),
+            queue_wait_seconds: DEFAULT_DELAY_BUCKETS.to_vec(),
+            inspection_duration_seconds: DEFAULT_INSPECTION_BUCKETS.to_vec(),
+            departure_headway_seconds: DEFAULT_HEADWAY_BUCKETS.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: String,
+    #[serde(deserialize_with = "d")]
+    shutdown_grace: Duration,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp { listen: "0.0.0.0:9898".into(), shutdown_grace: Duration::from_secs(5) }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub registry: Registry,
+    pub source: SourceConfig,
+    pub events: EventLimits,
+    pub windows: WindowConfig,
+    pub max_dynamic_lanes: usize,
+    pub buckets: Buckets,
+    pub http: HttpConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub group_id: String,
+    /// Empty: rejected messages are counted and logged only.
+    pub dead_letter_topic: Option<String>,
+    pub commit_interval: Duration,
+    pub statistics_interval: Duration,
+    pub queued_max_messages_kbytes: u32,
+    /// Pass-through librdkafka options, already stringified.
+    pub kafka: BTreeMap<String, String>,
+}
+
+/// Limits an event must satisfy (DESIGN §1).
+#[derive(Debug, Clone)]
+pub struct EventLimits {
+    pub max_event_bytes: usize,
+    pub max_passage_ms: i64,
+    /// `None` in replay: the future is only checked against the wall clock live.
+    pub max_clock_skew_ms: Option<i64>,
+    pub dedup_capacity: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct WindowConfig {
+    /// Window lengths in milliseconds, ascending.
+    pub sizes_ms: Vec<i64>,
+    pub allowed_lateness_ms: i64,
+    pub quantiles: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    pub passage: Vec<f64>,
+    pub queue_wait: Vec<f64>,
+    pub inspection: Vec<f64>,
+    pub headway: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub shutdown_grace: Duration,
+}
+
+/// librdkafka options lanewatch sets itself; overriding them would break the guarantees.
+const RESERVED_KAFKA_KEYS: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.commit.interval.ms",
+    "statistics.interval.ms",
+];
+
+impl Config {
+    /// Read and validate a configuration file and the registry it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        let raw: RawConfig = parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let registry_path = raw.registry.as_ref().map(|r| base.join(r));
+        let raw_registry = match &registry_path {
+            Some(rp) => {
+                let text = read(rp)?;
+                Some((rp.clone(), parse::<registry::RawRegistry>(rp, &text)?))
+            }
+            None => None,
+        };
+        let mut problems = Problems { file: Some(path.to_path_buf()), list: Vec::new() };
+        let registry = match raw_registry {
+            Some((rp, rr)) => {
+                let mut rprob = Problems { file: Some(rp), list: Vec::new() };
+                let reg = registry::validate(rr, &mut rprob);
+                if !rprob.is_empty() {
+                    return Err(ConfigError::Invalid(rprob));
+                }
+                reg
+            }
+            None => Registry::default(),
+        };
+        let config = validate(raw, registry, &mut problems);
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+    }
+
+    /// The built-in defaults with the given registry (demo, tests, replay without a file).
+    pub fn with_registry(registry: Registry) -> Config {
+        let raw: RawConfig = toml::from_str("").expect("empty config parses");
+        let mut p = Problems::default();
+        let c = validate(raw, registry, &mut p);
+        debug_assert!(p.is_empty(), "defaults are valid: {p}");
+        c
+    }
+
+    /// Parse a configuration from a string (`base` resolves the registry path).
+    pub fn from_toml(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = parse(Path::new("<inline>"), text)?;
+        let registry = match &raw.registry {
+            Some(r) => {
+                let rp = base.join(r);
+                let rr = parse::<registry::RawRegistry>(&rp, &read(&rp)?)?;
+                let mut p = Problems { file: Some(rp), list: Vec::new() };
+                let reg = registry::validate(rr, &mut p);
+                if !p.is_empty() {
+                    return Err(ConfigError::Invalid(p));
+                }
+                reg
+            }
+            None => Registry::default(),
+        };
+        let mut p = Problems::default();
+        let c = validate(raw, registry, &mut p);
+        if p.is_empty() { Ok(c) } else { Err(ConfigError::Invalid(p)) }
+    }
+}
+
+/// Read and validate only a registry file.
+pub fn load_registry(path: &Path) -> Result<Registry, ConfigError> {
+    let rr = parse::<registry::RawRegistry>(path, &read(path)?)?;
+    let mut p = Problems { file: Some(path.to_path_buf()), list: Vec::new() };
+    let reg = registry::validate(rr, &mut p);
+    if p.is_empty() { Ok(reg) } else { Err(ConfigError::Invalid(p)) }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: describe_toml_error(&e, text),
+    })
+}
+
+/// `line 2, column 1: source.topik: unknown field ...`: the position, the dotted path
+/// of the offending key (table header + key) and toml's own message on one line.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else { return msg };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    // The key of the line the error points into (its value may be what is wrong).
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let key = if line_text.contains('=') { line_text.split('=').next().unwrap_or("").trim() } else { "" };
+    let looks_like_key = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || "_-.\"".contains(c));
+    let path = match (table, looks_like_key) {
+        (Some(t), true) => format!("{t}.{key}: "),
+        (None, true) => format!("{key}: "),
+        (Some(t), false) => format!("[{t}]: "),
+        (None, false) => String::new(),
+    };
+    format!("line {line}, column {col}: {path}{msg}")
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
+    let s = raw.source;
+    if s.brokers.trim().is_empty() {
+        p.push("source.brokers", "empty: give host:port[,host:port...] of the Kafka brokers");
+    }
+    if s.topic.trim().is_empty() {
+        p.push("source.topic", "empty: name the topic of lane-passage events");
+    }
+    if s.group_id.trim().is_empty() {
+        p.push("source.group_id", "empty: name the consumer group shared by all instances");
+    }
+    if s.dead_letter_topic == s.topic {
+        p.push(
+            "source.dead_letter_topic",
+            "is the same as source.topic: rejected events would be consumed again; use another topic or \"\" to disable",
+        );
+    }
+    if s.commit_interval < Duration::from_millis(100) {
+        p.push("source.commit_interval", "below 100ms: use e.g. \"5s\"");
+    }
+    if s.statistics_interval < Duration::from_millis(100) {
+        p.push("source.statistics_interval", "below 100ms: use e.g. \"5s\"");
+    }
+    let mut kafka = BTreeMap::new();
+    for (k, v) in raw.kafka {
+        if RESERVED_KAFKA_KEYS.contains(&k.as_str()) {
+            p.push(
+                format!("kafka.{k:?}"),
+                "is set by lanewatch itself: use the [source] table instead (brokers, group_id, commit_interval)",
+            );
+            continue;
+        }
+        let s = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            other => {
+                p.push(
+                    format!("kafka.{k:?}"),
+                    format!("{} is not a librdkafka value: use a string, number or boolean", other.type_str()),
+                );
+                continue;
+            }
+        };
+        kafka.insert(k, s);
+    }
+
+    let e = raw.events;
+    if e.max_event_bytes < 256 {
+        p.push("events.max_event_bytes", "below 256 bytes: a valid event does not fit; use e.g. 65536");
+    }
+    if e.max_passage_time.is_zero() {
+        p.push("events.max_passage_time", "zero: every event would be rejected; use e.g. \"6h\"");
+    }
+    if e.dedup_capacity < 2 {
+        p.push("events.dedup_capacity", "below 2: use e.g. 1000000 event ids");
+    }
+
+    let w = raw.windows;
+    let mut sizes_ms: Vec<i64> = w.sizes.iter().map(|d| ms(**d)).collect();
+    sizes_ms.sort_unstable();
+    if sizes_ms.is_empty() {
+        p.push("windows.sizes", "empty: list at least one window, e.g. [\"1m\", \"5m\", \"15m\"]");
+    }
+    for (i, &sz) in sizes_ms.iter().enumerate() {
+        if sz < 1000 || sz % 1000 != 0 {
+            p.push(format!("windows.sizes[{i}]"), "must be a whole number of seconds, at least \"1s\"");
+        }
+        if i > 0 && sizes_ms[i - 1] == sz {
+            p.push(format!("windows.sizes[{i}]"), "listed twice: remove the duplicate");
+        }
+    }
+    let lateness = ms(w.allowed_lateness);
+    if let Some(&largest) = sizes_ms.last()
+        && lateness > 4 * largest
+    {
+        p.push(
+            "windows.allowed_lateness",
+            "more than 4x the largest of windows.sizes: windows would stay open too long; lower it or add a larger window",
+        );
+    }
+    for (i, q) in w.quantiles.iter().enumerate() {
+        if !(*q > 0.0 && *q < 1.0) {
+            p.push(format!("windows.quantiles[{i}]"), format!("{q} is not in (0, 1): write e.g. 0.95"));
+        }
+    }
+    if ms(e.max_passage_time) < lateness {
+        // Not an error in itself, but a sign the two were swapped.
+        p.push(
+            "events.max_passage_time",
+            "shorter than windows.allowed_lateness: the two look swapped",
+        );
+    }
+
+    let b = raw.buckets;
+    for (name, v) in [
+        ("passage_duration_seconds", &b.passage_duration_seconds),
+        ("queue_wait_seconds", &b.queue_wait_seconds),
+        ("inspection_duration_seconds", &b.inspection_duration_seconds),
+        ("departure_headway_seconds", &b.departure_headway_seconds),
+    ] {
+        if v.is_empty() {
+            p.push(format!("buckets.{name}"), "empty: list upper bounds in seconds, e.g. [5, 30, 60]");
+        }
+        if v.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+            p.push(format!("buckets.{name}"), "bounds must be positive finite seconds (+Inf is added by itself)");
+        }
+        if v.windows(2).any(|w| w[0] >= w[1]) {
+            p.push(format!("buckets.{name}"), "bounds must be strictly increasing");
+        }
+    }
+
+    let listen = match raw.http.listen.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            p.push(
+                "http.listen",
+                format!("{:?} is not an address: write ip:port, e.g. \"0.0.0.0:9898\"", raw.http.listen),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        }
+    };
+    if registry.lane_count() + raw.lanes.max_dynamic_lanes == 0 {
+        p.push(
+            "lanes.max_dynamic_lanes",
+            "is 0 and the registry has no lanes: every event would overflow; register lanes or raise the cap",
+        );
+    }
+
+    Config {
+        registry,
+        source: SourceConfig {
+            brokers: s.brokers,
+            topic: s.topic,
+            group_id: s.group_id,
+            dead_letter_topic: (!s.dead_letter_topic.is_empty()).then_some(s.dead_letter_topic),
+            commit_interval: s.commit_interval,
+            statistics_interval: s.statistics_interval,
+            queued_max_messages_kbytes: s.queued_max_messages_kbytes,
+            kafka,
+        },
+        events: EventLimits {
+            max_event_bytes: e.max_event_bytes,
+            max_passage_ms: ms(e.max_passage_time),
+            max_clock_skew_ms: Some(ms(e.max_clock_skew)),
+            dedup_capacity: e.dedup_capacity,
+        },
+        windows: WindowConfig { sizes_ms, allowed_lateness_ms: lateness, quantiles: w.quantiles },
+        max_dynamic_lanes: raw.lanes.max_dynamic_lanes,
+        buckets: Buckets {
+            passage: b.passage_duration_seconds,
+            queue_wait: b.queue_wait_seconds,
+            inspection: b.inspection_duration_seconds,
+            headway: b.departure_headway_seconds,
+        },
+        http: HttpConfig { listen, shutdown_grace: raw.http.shutdown_grace },
+    }
+}

@@ -1,0 +1,206 @@
+//! The checkpoint registry (`config/checkpoints.toml`): which checkpoints, directions
+//! and lanes exist, what each lane serves, and the simulator's traffic settings.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::Problems;
+use super::traffic::{RawTraffic, Traffic};
+use crate::event::{Direction, valid_checkpoint, valid_lane};
+
+/// What a lane serves. The simulator sends vehicles to lanes of a suitable kind; the
+/// live service only uses it for labels-free bookkeeping (lanes are keyed by id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaneKind {
+    /// Cars, vans and motorcycles.
+    Car,
+    /// Buses and commuter coaches (passengers are checked: minutes per vehicle).
+    Bus,
+    /// Trucks and other heavy vehicles.
+    Truck,
+    /// Any vehicle.
+    Mixed,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegistry {
+    #[serde(default)]
+    pub checkpoint: Vec<RawCheckpoint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheckpoint {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub lane: Vec<RawLaneGroup>,
+    #[serde(default)]
+    pub traffic: Option<RawTraffic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLaneGroup {
+    pub direction: String,
+    pub ids: Vec<String>,
+    #[serde(default = "default_kind")]
+    pub kind: LaneKind,
+    /// Local (Beijing) hours during which the lanes are open, e.g. `["06:30-09:30"]`;
+    /// empty means always open.
+    #[serde(default)]
+    pub open: Vec<String>,
+}
+
+fn default_kind() -> LaneKind {
+    LaneKind::Mixed
+}
+
+/// A validated registry.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub id: String,
+    pub name: String,
+    pub lanes: Vec<LaneDef>,
+    pub traffic: Traffic,
+}
+
+#[derive(Debug, Clone)]
+pub struct LaneDef {
+    pub direction: Direction,
+    pub id: String,
+    pub kind: LaneKind,
+    /// Open intervals in minutes since local midnight, `[start, end)`; empty = always open.
+    pub open: Vec<(u32, u32)>,
+}
+
+impl LaneDef {
+    /// Whether the lane is scheduled open at `minute` (minutes since local midnight).
+    pub fn is_open_at(&self, minute: u32) -> bool {
+        self.open.is_empty() || self.open.iter().any(|&(s, e)| minute >= s && minute < e)
+    }
+}
+
+impl Registry {
+    /// Number of registered lanes over all checkpoints.
+    pub fn lane_count(&self) -> usize {
+        self.checkpoints.iter().map(|c| c.lanes.len()).sum()
+    }
+
+    /// Every registered lane as `(checkpoint, direction, lane)`.
+    pub fn lanes(&self) -> impl Iterator<Item = (&Checkpoint, &LaneDef)> {
+        self.checkpoints
+            .iter()
+            .flat_map(|c| c.lanes.iter().map(move |l| (c, l)))
+    }
+
+    pub fn checkpoint(&self, id: &str) -> Option<&Checkpoint> {
+        self.checkpoints.iter().find(|c| c.id == id)
+    }
+}
+
+pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
+    let mut seen_cp = HashSet::new();
+    let mut checkpoints = Vec::new();
+    for (i, rc) in raw.checkpoint.into_iter().enumerate() {
+        let at = format!("checkpoint[{i}]");
+        if !valid_checkpoint(&rc.id) {
+            p.push(
+                format!("{at}.id"),
+                format!("{:?} is not a checkpoint id: use 1-32 of [a-z0-9_-]", rc.id),
+            );
+        }
+        if !seen_cp.insert(rc.id.clone()) {
+            p.push(
+                format!("{at}.id"),
+                format!("checkpoint {:?} is listed twice: merge the entries", rc.id),
+            );
+        }
+        let mut lanes = Vec::new();
+        let mut seen_lane = HashSet::new();
+        for (j, g) in rc.lane.into_iter().enumerate() {
+            let gat = format!("{at}.lane[{j}]");
+            let direction = match g.direction.parse::<Direction>() {
+                Ok(d) => d,
+                Err(()) => {
+                    p.push(
+                        format!("{gat}.direction"),
+                        format!("{:?} is not a direction: use \"inbound\" or \"outbound\"", g.direction),
+                    );
+                    continue;
+                }
+            };
+            if g.ids.is_empty() {
+                p.push(format!("{gat}.ids"), "no lane ids: list at least one");
+            }
+            let mut open = Vec::new();
+            for (k, s) in g.open.iter().enumerate() {
+                match parse_hours(s) {
+                    Some(iv) => open.push(iv),
+                    None => p.push(
+                        format!("{gat}.open[{k}]"),
+                        format!("{s:?} is not an interval: write \"HH:MM-HH:MM\" (local time, start before end)"),
+                    ),
+                }
+            }
+            for (k, id) in g.ids.into_iter().enumerate() {
+                if !valid_lane(&id) {
+                    p.push(
+                        format!("{gat}.ids[{k}]"),
+                        format!("{id:?} is not a lane id: use 1-16 of [A-Za-z0-9_-]"),
+                    );
+                }
+                if !seen_lane.insert((direction, id.clone())) {
+                    p.push(
+                        format!("{gat}.ids[{k}]"),
+                        format!("lane {id:?} ({direction}) is listed twice in checkpoint {:?}", rc.id),
+                    );
+                }
+                lanes.push(LaneDef { direction, id, kind: g.kind, open: open.clone() });
+            }
+        }
+        let traffic = super::traffic::validate(rc.traffic, &format!("{at}.traffic"), p);
+        checkpoints.push(Checkpoint {
+            name: rc.name.unwrap_or_else(|| rc.id.clone()),
+            id: rc.id,
+            lanes,
+            traffic,
+        });
+    }
+    Registry { checkpoints }
+}
+
+/// `"HH:MM-HH:MM"` → minutes since midnight, start < end (end may be `24:00`).
+fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let hm = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+    };
+    let (a, b) = (hm(a)?, hm(b)?);
+    (a < b).then_some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_parse_and_reject() {
+        assert_eq!(parse_hours("06:30-09:30"), Some((390, 570)));
+        assert_eq!(parse_hours("00:00-24:00"), Some((0, 1440)));
+        assert_eq!(parse_hours("09:30-06:30"), None);
+        assert_eq!(parse_hours("25:00-26:00"), None);
+        assert_eq!(parse_hours("0630-0930"), None);
+    }
+}

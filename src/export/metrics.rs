@@ -1,0 +1,88 @@
+//! The metrics registry: lane series, pipeline counters, source health, build info,
+//! and gauges computed at scrape time (age of the newest event).
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Encoder, Gauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// The registry served on `/metrics`.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let build = IntGaugeVec::new(
+            Opts::new("lanewatch_build_info", "Build of the running lanewatch (value 1)."),
+            &["version", "librdkafka_version"],
+        )
+        .expect("valid gauge");
+        let (_, rdk) = rdkafka::util::get_rdkafka_version();
+        build.with_label_values(&[env!("CARGO_PKG_VERSION"), &rdk]).set(1);
+        registry.register(Box::new(build)).expect("unique build_info");
+        Metrics { registry }
+    }
+
+    /// Register collectors (each family once).
+    pub fn register(&self, collectors: Vec<Box<dyn Collector>>) {
+        for c in collectors {
+            if let Err(e) = self.registry.register(c) {
+                tracing::error!(error = %e, "metric registered twice");
+            }
+        }
+    }
+
+    /// Export `now − newest event` as `lanewatch_newest_event_age_seconds`.
+    pub fn register_event_age(&self, newest: Gauge) {
+        self.register(vec![Box::new(AgeCollector::new(newest))]);
+    }
+
+    /// The text exposition of every series.
+    pub fn encode(&self) -> Vec<u8> {
+        let families = self.registry.gather();
+        let mut buf = Vec::with_capacity(64 * 1024);
+        TextEncoder::new().encode(&families, &mut buf).expect("text encoding into a Vec cannot fail");
+        buf
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+/// Age of the newest event, computed when scraped.
+struct AgeCollector {
+    newest: Gauge,
+    age: Gauge,
+}
+
+impl AgeCollector {
+    fn new(newest: Gauge) -> Self {
+        let age = Gauge::with_opts(Opts::new(
+            "lanewatch_newest_event_age_seconds",
+            "Wall clock minus the event time of the newest accepted event (NaN before the first).",
+        ))
+        .expect("valid gauge");
+        AgeCollector { newest, age }
+    }
+}
+
+impl Collector for AgeCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.age.desc()
+    }
+    fn collect(&self) -> Vec<MetricFamily> {
+        let newest = self.newest.get();
+        let age = if newest > 0.0 { crate::time::now_ms() as f64 / 1000.0 - newest } else { f64::NAN };
+        self.age.set(age);
+        self.age.collect()
+    }
+}

@@ -1,0 +1,5 @@
+//! Export: the Prometheus registry of everything lanewatch measures, and the HTTP
+//! server that serves it with the health endpoints.
+
+pub mod http;
+pub mod metrics;

@@ -1,0 +1,275 @@
+//! Lane statistics: the dense lane index (registered lanes first, unregistered ones up
+//! to a cap), each lane's cumulative series and event-time windows, and the per-checkpoint
+//! watermark that closes them.
+
+pub mod stats;
+pub mod window;
+
+use rustc_hash::FxHashMap;
+
+use crate::config::Config;
+use crate::event::{Direction, Event};
+pub use stats::{LaneFamilies, LaneStats, window_label};
+pub use window::{ClosedWindow, QuantileScratch, WindowSet, window_start};
+
+/// Identity of a lane.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LaneKey {
+    pub checkpoint: String,
+    pub direction: Direction,
+    pub lane: String,
+}
+
+/// One lane: identity, series, open windows and headway state.
+pub struct Lane {
+    pub key: LaneKey,
+    pub checkpoint: u32,
+    pub registered: bool,
+    pub stats: LaneStats,
+    pub windows: Vec<WindowSet>,
+    last_departure_ms: Option<i64>,
+}
+
+/// Event-time state of one checkpoint.
+#[derive(Debug)]
+pub struct CheckpointState {
+    pub id: String,
+    /// Newest departure seen (event time); `i64::MIN` before the first.
+    pub max_event_ms: i64,
+    /// The next window boundary at which the lanes' windows are swept.
+    next_sweep_ms: i64,
+    pub lanes: Vec<u32>,
+}
+
+/// Result of looking up a lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolve {
+    Lane(u32),
+    /// Unregistered and over `lanes.max_dynamic_lanes`: counted, no new series.
+    Overflow,
+}
+
+/// Hooks for what the pipeline sees besides the exported series (the replay report,
+/// congestion analysis). Every method has a do-nothing default.
+pub trait Observer {
+    /// Whether a valid event is in scope (replay's `[--from, --to)`); events out of
+    /// scope are skipped before de-duplication and counted nowhere else.
+    fn in_scope(&mut self, _ev: &Event<'_>) -> bool {
+        true
+    }
+    /// An event was recorded on `lane`.
+    fn accepted(&mut self, _lane: u32, _ev: &Event<'_>, _late: bool) {}
+    /// A window of `lane` closed.
+    fn window_closed(&mut self, _lane: u32, _window: &ClosedWindow<'_>) {}
+}
+
+impl Observer for () {}
+
+/// All lanes of one pipeline.
+pub struct Lanes {
+    index: FxHashMap<String, u32>,
+    cp_index: FxHashMap<String, u32>,
+    keybuf: String,
+    pub lanes: Vec<Lane>,
+    pub checkpoints: Vec<CheckpointState>,
+    dynamic: usize,
+    max_dynamic: usize,
+    families: LaneFamilies,
+    sizes_ms: Vec<i64>,
+    lateness_ms: i64,
+    quantiles: Vec<f64>,
+    scratch: QuantileScratch,
+}
+
+fn key_into(buf: &mut String, checkpoint: &str, direction: Direction, lane: &str) {
+    buf.clear();
+    buf.push_str(checkpoint);
+    buf.push('/');
+    buf.push_str(direction.as_str());
+    buf.push('/');
+    buf.push_str(lane);
+}
+
+impl Lanes {
+    /// Lanes of the registry, exported at zero from the start.
+    pub fn new(config: &Config, families: LaneFamilies) -> Self {
+        let mut lanes = Lanes {
+            index: FxHashMap::default(),
+            cp_index: FxHashMap::default(),
+            keybuf: String::new(),
+            lanes: Vec::new(),
+            checkpoints: Vec::new(),
+            dynamic: 0,
+            max_dynamic: config.max_dynamic_lanes,
+            families,
+            sizes_ms: config.windows.sizes_ms.clone(),
+            lateness_ms: config.windows.allowed_lateness_ms,
+            quantiles: config.windows.quantiles.clone(),
+            scratch: QuantileScratch::new(),
+        };
+        for (cp, lane) in config.registry.lanes() {
+            lanes.insert(&cp.id, lane.direction, &lane.id, true);
+        }
+        lanes
+    }
+
+    pub fn families(&self) -> &LaneFamilies {
+        &self.families
+    }
+
+    pub fn window_sizes_ms(&self) -> &[i64] {
+        &self.sizes_ms
+    }
+
+    pub fn quantiles(&self) -> &[f64] {
+        &self.quantiles
+    }
+
+    /// Lanes not in the registry that have series.
+    pub fn dynamic_count(&self) -> usize {
+        self.dynamic
+    }
+
+    fn insert(&mut self, checkpoint: &str, direction: Direction, lane: &str, registered: bool) -> u32 {
+        let cp = match self.cp_index.get(checkpoint) {
+            Some(&c) => c,
+            None => {
+                let c = self.checkpoints.len() as u32;
+                self.checkpoints.push(CheckpointState {
+                    id: checkpoint.to_owned(),
+                    max_event_ms: i64::MIN,
+                    next_sweep_ms: i64::MIN,
+                    lanes: Vec::new(),
+                });
+                self.cp_index.insert(checkpoint.to_owned(), c);
+                c
+            }
+        };
+        let id = self.lanes.len() as u32;
+        key_into(&mut self.keybuf, checkpoint, direction, lane);
+        self.index.insert(self.keybuf.clone(), id);
+        self.lanes.push(Lane {
+            key: LaneKey { checkpoint: checkpoint.to_owned(), direction, lane: lane.to_owned() },
+            checkpoint: cp,
+            registered,
+            stats: self.families.lane(checkpoint, direction.as_str(), lane),
+            windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
+            last_departure_ms: None,
+        });
+        self.checkpoints[cp as usize].lanes.push(id);
+        id
+    }
+
+    /// The dense id of a lane, creating it (up to the cap) when unregistered.
+    pub fn resolve(&mut self, checkpoint: &str, direction: Direction, lane: &str) -> Resolve {
+        key_into(&mut self.keybuf, checkpoint, direction, lane);
+        if let Some(&id) = self.index.get(self.keybuf.as_str()) {
+            return Resolve::Lane(id);
+        }
+        if self.dynamic >= self.max_dynamic {
+            return Resolve::Overflow;
+        }
+        self.dynamic += 1;
+        Resolve::Lane(self.insert(checkpoint, direction, lane, false))
+    }
+
+    /// Look up a lane without creating it.
+    pub fn find(&mut self, checkpoint: &str, direction: Direction, lane: &str) -> Option<u32> {
+        key_into(&mut self.keybuf, checkpoint, direction, lane);
+        self.index.get(self.keybuf.as_str()).copied()
+    }
+
+    /// Record an accepted event on lane `id`. Returns `true` when the event was late
+    /// (older than its checkpoint's watermark): it is in the cumulative series but in
+    /// no window.
+    pub fn record<O: Observer>(&mut self, id: u32, ev: &Event<'_>, observer: &mut O) -> bool {
+        let lane = &mut self.lanes[id as usize];
+        let s = &lane.stats;
+        s.passages.inc();
+        s.passage.observe(ms_to_s(ev.passage_ms()));
+        if let Some(q) = ev.queue_wait_ms() {
+            s.queue_wait.observe(ms_to_s(q));
+        }
+        if let Some(i) = ev.inspection_duration_ms() {
+            s.inspection.observe(ms_to_s(i));
+        }
+        match lane.last_departure_ms {
+            Some(last) if ev.departed_ms < last => {}
+            Some(last) => {
+                s.headway.observe(ms_to_s(ev.departed_ms - last));
+                lane.last_departure_ms = Some(ev.departed_ms);
+                s.last_departure.set(ms_to_s(ev.departed_ms));
+            }
+            None => {
+                lane.last_departure_ms = Some(ev.departed_ms);
+                s.last_departure.set(ms_to_s(ev.departed_ms));
+            }
+        }
+        let cp = &mut self.checkpoints[lane.checkpoint as usize];
+        let watermark = cp.max_event_ms.saturating_sub(self.lateness_ms);
+        let late = ev.departed_ms < watermark;
+        if !late {
+            for w in &mut lane.windows {
+                w.add(ev.departed_ms, ev.passage_ms());
+            }
+        }
+        if ev.departed_ms > cp.max_event_ms {
+            cp.max_event_ms = ev.departed_ms;
+            let wm = ev.departed_ms.saturating_sub(self.lateness_ms);
+            if cp.next_sweep_ms == i64::MIN {
+                cp.next_sweep_ms = window_start(wm, self.sizes_ms[0]) + self.sizes_ms[0];
+            } else if wm >= cp.next_sweep_ms {
+                let c = lane.checkpoint;
+                self.sweep(c, wm, observer);
+            }
+        }
+        late
+    }
+
+    /// Watermark of a checkpoint (`i64::MIN` before its first event).
+    pub fn watermark(&self, checkpoint: u32) -> i64 {
+        self.checkpoints[checkpoint as usize].max_event_ms.saturating_sub(self.lateness_ms)
+    }
+
+    /// Close every window of the checkpoint's lanes that ends at or before `wm`.
+    pub fn sweep<O: Observer>(&mut self, checkpoint: u32, wm: i64, observer: &mut O) {
+        let Lanes { lanes, checkpoints, scratch, quantiles, sizes_ms, .. } = self;
+        let cp = &mut checkpoints[checkpoint as usize];
+        for &id in &cp.lanes {
+            let lane = &mut lanes[id as usize];
+            for (i, w) in lane.windows.iter_mut().enumerate() {
+                let stats = &lane.stats;
+                w.close_until(wm, |start, samples| {
+                    let q = scratch.quantiles(samples, quantiles);
+                    let closed = ClosedWindow {
+                        size_idx: i,
+                        start_ms: start,
+                        size_ms: sizes_ms[i],
+                        count: samples.len() as u64,
+                        quantiles: q,
+                    };
+                    stats.throughput[i].set(closed.throughput_per_minute());
+                    for (j, g) in stats.quantiles[i].iter().enumerate() {
+                        g.set(q.get(j).copied().unwrap_or(f64::NAN));
+                    }
+                    observer.window_closed(id, &closed);
+                });
+            }
+        }
+        cp.next_sweep_ms = window_start(wm, sizes_ms[0]) + sizes_ms[0];
+    }
+
+    /// Close every window of every checkpoint (end of a replay).
+    pub fn flush<O: Observer>(&mut self, observer: &mut O) {
+        for c in 0..self.checkpoints.len() {
+            let max = self.checkpoints[c].max_event_ms;
+            if max != i64::MIN {
+                self.sweep(c as u32, max.saturating_add(self.sizes_ms[self.sizes_ms.len() - 1]), observer);
+            }
+        }
+    }
+}
+
+fn ms_to_s(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}

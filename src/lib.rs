@@ -1,0 +1,37 @@
+//! # lanewatch
+//!
+//! Per-lane latency and throughput of road checkpoints: lane-passage events from Kafka
+//! become Prometheus histograms, windowed quantiles and throughput per lane.
+//!
+//! # Layout
+//!
+//! The pipeline in the middle is shared by every driver; arrows point down only.
+//!
+//! - [`config`]: raw TOML → validated [`config::Config`]; the checkpoint registry.
+//! - [`event`]: parsing and validation of one message into an [`event::Event`] or a
+//!   [`event::Rejection`] with a bounded reason.
+//! - [`time`]: RFC 3339 ↔ Unix milliseconds.
+//! - [`dedup`]: bounded de-duplication of `event_id`s.
+//! - [`lanes`]: the dense lane index, per-lane series (`stats`) and event-time windows
+//!   with the per-checkpoint watermark (`window`).
+//! - [`pipeline`]: parse → de-duplicate → lane → record, with the pipeline counters.
+//! - [`source`]: drivers that feed the pipeline; `source::kafka` is the live consumer
+//!   (delivery guarantee in its module doc) with its dead-letter producer.
+//! - [`export`]: the metrics registry and the HTTP server (`/metrics`, `/healthz`,
+//!   `/readyz`).
+//! - [`health`]: readiness shared by the source and the HTTP server.
+//! - [`run`]: the live service wiring and its shutdown order.
+
+pub mod config;
+pub mod dedup;
+pub mod event;
+pub mod export;
+pub mod health;
+pub mod lanes;
+pub mod pipeline;
+pub mod run;
+pub mod source;
+pub mod time;
+
+pub use config::Config;
+pub use run::{run, start};

@@ -1,0 +1,180 @@
+//! The pipeline shared by every driver (live Kafka, replay from Kafka or a file, the
+//! demo): parse + validate → de-duplicate → resolve the lane → record. It owns the
+//! pipeline counters; it does not know which source fed it.
+
+use prometheus::core::Collector;
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts};
+
+use crate::config::{Config, EventLimits};
+use crate::dedup::Dedup;
+use crate::event::{self, Reason, Rejection};
+use crate::lanes::{LaneFamilies, Lanes, Observer, Resolve};
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Recorded on a lane; `late` when older than the checkpoint's watermark.
+    Accepted { lane: u32, late: bool },
+    /// A repeated `event_id` within the de-duplication window.
+    Duplicate,
+    /// A valid event of an unregistered lane over the cardinality cap.
+    Overflow,
+    /// Out of the observer's scope (replay range).
+    OutOfScope,
+    /// Invalid: to be dead-lettered.
+    Rejected(Rejection),
+}
+
+/// Pipeline counters (handles resolved once).
+#[derive(Clone)]
+pub struct PipelineCounters {
+    pub received: IntCounter,
+    pub rejected: Vec<IntCounter>,
+    pub duplicates: IntCounter,
+    pub late: IntCounter,
+    pub overflow: IntCounter,
+    pub dynamic_lanes: IntGauge,
+    pub newest_event: Gauge,
+    rejected_vec: IntCounterVec,
+}
+
+impl Default for PipelineCounters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PipelineCounters {
+    pub fn new() -> Self {
+        let c = |name: &str, help: &str| IntCounter::with_opts(Opts::new(name, help)).expect("valid counter");
+        let rejected_vec = IntCounterVec::new(
+            Opts::new("lanewatch_events_rejected_total", "Messages rejected as invalid, by reason (each is dead-lettered)."),
+            &["reason"],
+        )
+        .expect("valid counter");
+        PipelineCounters {
+            received: c("lanewatch_events_received_total", "Messages received from the source."),
+            rejected: Reason::ALL.iter().map(|r| rejected_vec.with_label_values(&[r.as_str()])).collect(),
+            duplicates: c(
+                "lanewatch_events_duplicate_total",
+                "Valid events whose event_id was already seen within the de-duplication window (not recorded again).",
+            ),
+            late: c(
+                "lanewatch_events_late_total",
+                "Events older than their checkpoint's watermark: in the cumulative histograms, in no window.",
+            ),
+            overflow: c(
+                "lanewatch_lane_overflow_events_total",
+                "Valid events of unregistered lanes over lanes.max_dynamic_lanes (no series created).",
+            ),
+            dynamic_lanes: IntGauge::with_opts(Opts::new(
+                "lanewatch_lanes_dynamic",
+                "Lanes not in the registry that have series (capped by lanes.max_dynamic_lanes).",
+            ))
+            .expect("valid gauge"),
+            newest_event: Gauge::with_opts(Opts::new(
+                "lanewatch_newest_event_timestamp_seconds",
+                "Event time (departed_at, Unix seconds) of the newest accepted event.",
+            ))
+            .expect("valid gauge"),
+            rejected_vec,
+        }
+    }
+
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        vec![
+            Box::new(self.received.clone()),
+            Box::new(self.rejected_vec.clone()),
+            Box::new(self.duplicates.clone()),
+            Box::new(self.late.clone()),
+            Box::new(self.overflow.clone()),
+            Box::new(self.dynamic_lanes.clone()),
+            Box::new(self.newest_event.clone()),
+        ]
+    }
+}
+
+/// Parse → de-duplicate → lane → record.
+pub struct Pipeline<O: Observer = ()> {
+    limits: EventLimits,
+    dedup: Dedup,
+    pub lanes: Lanes,
+    pub counters: PipelineCounters,
+    pub observer: O,
+    newest_event_ms: i64,
+}
+
+impl Pipeline<()> {
+    pub fn new(config: &Config) -> Self {
+        Pipeline::with_observer(config, ())
+    }
+}
+
+impl<O: Observer> Pipeline<O> {
+    pub fn with_observer(config: &Config, observer: O) -> Self {
+        let families = LaneFamilies::new(&config.buckets, &config.windows);
+        Pipeline {
+            limits: config.events.clone(),
+            dedup: Dedup::new(config.events.dedup_capacity),
+            lanes: Lanes::new(config, families),
+            counters: PipelineCounters::new(),
+            observer,
+            newest_event_ms: i64::MIN,
+        }
+    }
+
+    /// Every collector of the pipeline (lane series and counters), for registration.
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        let mut v = self.lanes.families().collectors();
+        v.extend(self.counters.collectors());
+        v
+    }
+
+    /// Apply one message value. `now_ms` is the wall clock in live mode, `None` in
+    /// replay (no clock-skew check).
+    pub fn apply(&mut self, bytes: &[u8], now_ms: Option<i64>) -> Outcome {
+        self.counters.received.inc();
+        let ev = match event::parse(bytes, &self.limits, now_ms) {
+            Ok(ev) => ev,
+            Err(r) => {
+                self.counters.rejected[r.reason.index()].inc();
+                return Outcome::Rejected(r);
+            }
+        };
+        if !self.observer.in_scope(&ev) {
+            return Outcome::OutOfScope;
+        }
+        if !self.dedup.insert(&ev.event_id) {
+            self.counters.duplicates.inc();
+            return Outcome::Duplicate;
+        }
+        let lane = match self.lanes.resolve(&ev.checkpoint, ev.direction, &ev.lane) {
+            Resolve::Lane(id) => id,
+            Resolve::Overflow => {
+                self.counters.overflow.inc();
+                return Outcome::Overflow;
+            }
+        };
+        let late = self.lanes.record(lane, &ev, &mut self.observer);
+        if late {
+            self.counters.late.inc();
+        }
+        if ev.departed_ms > self.newest_event_ms {
+            self.newest_event_ms = ev.departed_ms;
+            self.counters.newest_event.set(ev.departed_ms as f64 / 1000.0);
+        }
+        self.counters.dynamic_lanes.set(self.lanes.dynamic_count() as i64);
+        self.observer.accepted(lane, &ev, late);
+        Outcome::Accepted { lane, late }
+    }
+
+    /// Event time of the newest accepted event (`None` before the first).
+    pub fn newest_event_ms(&self) -> Option<i64> {
+        (self.newest_event_ms != i64::MIN).then_some(self.newest_event_ms)
+    }
+
+    /// Close every open window (end of a replay).
+    pub fn flush(&mut self) {
+        self.lanes.flush(&mut self.observer);
+    }
+}

@@ -1,0 +1,123 @@
+//! Source health: consumer lag per partition (messages and seconds), broker
+//! connectivity, commit and dead-letter outcomes, from librdkafka's statistics and
+//! callbacks.
+
+use prometheus::core::Collector;
+use prometheus::{GaugeVec, IntCounterVec, IntGauge, Opts};
+use rdkafka::statistics::Statistics;
+
+/// Series of the Kafka source.
+#[derive(Clone)]
+pub struct SourceMetrics {
+    pub lag_messages: GaugeVec,
+    pub lag_seconds: GaugeVec,
+    pub connected: IntGauge,
+    pub commits: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub assigned: IntGauge,
+    pub rebalances: IntCounterVec,
+}
+
+impl Default for SourceMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SourceMetrics {
+    pub fn new() -> Self {
+        let tp = &["topic", "partition"];
+        SourceMetrics {
+            lag_messages: GaugeVec::new(
+                Opts::new("lanewatch_consumer_lag_messages", "Messages between the consumer's position and the partition's high watermark."),
+                tp,
+            )
+            .expect("valid gauge"),
+            lag_seconds: GaugeVec::new(
+                Opts::new(
+                    "lanewatch_consumer_lag_seconds",
+                    "How far behind the partition the consumer is in time: now minus the Kafka timestamp of the last processed message while messages are waiting, else 0.",
+                ),
+                tp,
+            )
+            .expect("valid gauge"),
+            connected: IntGauge::with_opts(Opts::new(
+                "lanewatch_broker_connected",
+                "1 while at least one Kafka broker connection is up, else 0.",
+            ))
+            .expect("valid gauge"),
+            commits: IntCounterVec::new(
+                Opts::new("lanewatch_offset_commits_total", "Offset commits by result (ok, error)."),
+                &["result"],
+            )
+            .expect("valid counter"),
+            dead_letters: IntCounterVec::new(
+                Opts::new(
+                    "lanewatch_dead_letter_total",
+                    "Rejected messages sent to the dead-letter topic, by result (delivered, failed, disabled).",
+                ),
+                &["result"],
+            )
+            .expect("valid counter"),
+            assigned: IntGauge::with_opts(Opts::new(
+                "lanewatch_assigned_partitions",
+                "Partitions currently assigned to this instance.",
+            ))
+            .expect("valid gauge"),
+            rebalances: IntCounterVec::new(
+                Opts::new("lanewatch_rebalances_total", "Consumer-group rebalances by kind (assign, revoke)."),
+                &["kind"],
+            )
+            .expect("valid counter"),
+        }
+    }
+
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        let m = self.clone();
+        for r in ["ok", "error"] {
+            m.commits.with_label_values(&[r]);
+        }
+        for r in ["delivered", "failed", "disabled"] {
+            m.dead_letters.with_label_values(&[r]);
+        }
+        for r in ["assign", "revoke"] {
+            m.rebalances.with_label_values(&[r]);
+        }
+        vec![
+            Box::new(m.lag_messages),
+            Box::new(m.lag_seconds),
+            Box::new(m.connected),
+            Box::new(m.commits),
+            Box::new(m.dead_letters),
+            Box::new(m.assigned),
+            Box::new(m.rebalances),
+        ]
+    }
+}
+
+/// What one statistics report says about connectivity and lag.
+#[derive(Debug, Default, Clone)]
+pub struct StatsSummary {
+    pub connected: bool,
+    /// `(topic, partition, lag in messages)` of assigned partitions with a known lag.
+    pub lags: Vec<(String, i32, i64)>,
+}
+
+pub fn summarize(stats: &Statistics) -> StatsSummary {
+    let connected = stats.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
+    let mut lags = Vec::new();
+    for (name, topic) in &stats.topics {
+        for (&p, part) in &topic.partitions {
+            if p < 0 || part.fetch_state != "active" {
+                continue;
+            }
+            // consumer_lag is -1 until both the high watermark and a position are known.
+            if part.consumer_lag >= 0 {
+                lags.push((name.clone(), p, part.consumer_lag));
+            } else if part.hi_offset >= 0 && part.app_offset < 0 && part.committed_offset < 0 {
+                lags.push((name.clone(), p, part.hi_offset - part.lo_offset.max(0)));
+            }
+        }
+    }
+    StatsSummary { connected, lags }
+}

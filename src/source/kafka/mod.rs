@@ -1,0 +1,226 @@
+//! The live Kafka source: a consumer-group member that feeds the pipeline.
+//!
+//! # Delivery guarantee: at-least-once
+//!
+//! Messages are polled and applied synchronously on one thread. A message's offset is
+//! stored (`enable.auto.offset.store=false`, `store_offset` per message) only after the
+//! pipeline applied it and, for a rejected message, after it was queued to the
+//! dead-letter producer. Stored offsets are committed every `source.commit_interval`
+//! (after flushing the dead-letter queue), synchronously when partitions are revoked,
+//! and synchronously at shutdown (stop polling → everything polled is applied →
+//! flush dead letters → commit → leave the group).
+//!
+//! What can be duplicated: after a crash (SIGKILL, OOM, power loss) the messages
+//! applied since the last commit — at most one commit interval of traffic plus what
+//! was polled but not yet committed — are delivered again to the restarted process,
+//! whose de-duplication window died with the old one: they are counted twice. Within a
+//! running process, redelivery (a partition handed back after a rebalance, a sensor
+//! re-sending) is caught by `event_id` de-duplication. A graceful stop (SIGTERM)
+//! commits everything applied, so a restart re-reads nothing.
+//! Nothing is lost: an offset is never stored before its message was applied.
+
+pub mod context;
+pub mod dlq;
+pub mod health;
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+use rustc_hash::FxHashMap;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SourceConfig;
+use crate::health::Health;
+use crate::lanes::Observer;
+use crate::pipeline::{Outcome, Pipeline};
+use crate::time::now_ms;
+use context::SourceContext;
+use dlq::DeadLetter;
+pub use health::SourceMetrics;
+
+/// Errors of the Kafka source.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot create the Kafka consumer: {0} (check [source] and the librdkafka options in [kafka])")]
+    Consumer(KafkaError),
+    #[error("cannot create the dead-letter producer: {0} (check [kafka] or set source.dead_letter_topic = \"\")")]
+    Producer(KafkaError),
+    #[error("cannot subscribe to topic {topic:?}: {source}")]
+    Subscribe { topic: String, source: KafkaError },
+    #[error("the consumer thread could not be started: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What the source did, returned when it stops.
+#[derive(Debug, Default, Clone)]
+pub struct SourceSummary {
+    pub messages: u64,
+    pub rejected: u64,
+    pub final_commit_ok: bool,
+}
+
+/// The librdkafka client configuration common to the consumer and the producer.
+pub fn client_config(cfg: &SourceConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.brokers);
+    c.set_log_level(RDKafkaLogLevel::Warning);
+    for (k, v) in &cfg.kafka {
+        c.set(k, v);
+    }
+    c
+}
+
+/// Create the consumer (and dead-letter producer) and start the consume thread. The
+/// thread stops when `shutdown` is cancelled, after the final commit.
+pub fn spawn<O: Observer + Send + 'static>(
+    cfg: &SourceConfig,
+    mut pipeline: Pipeline<O>,
+    health: Arc<Health>,
+    metrics: SourceMetrics,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<(SourceSummary, Pipeline<O>)>, SourceError> {
+    let base = client_config(cfg);
+    let dlq = match &cfg.dead_letter_topic {
+        Some(t) => Some(Arc::new(
+            DeadLetter::new(base.clone(), t.clone(), metrics.clone()).map_err(SourceError::Producer)?,
+        )),
+        None => None,
+    };
+    let mut c = base;
+    c.set("group.id", &cfg.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("statistics.interval.ms", cfg.statistics_interval.as_millis().to_string())
+        .set("queued.max.messages.kbytes", cfg.queued_max_messages_kbytes.to_string());
+    if !cfg.kafka.contains_key("auto.offset.reset") {
+        c.set("auto.offset.reset", "earliest");
+    }
+    let ctx = SourceContext { health: health.clone(), metrics: metrics.clone(), dlq: dlq.clone(), stats: Mutex::new(None) };
+    let consumer: BaseConsumer<SourceContext> = c.create_with_context(ctx).map_err(SourceError::Consumer)?;
+    consumer
+        .subscribe(&[&cfg.topic])
+        .map_err(|source| SourceError::Subscribe { topic: cfg.topic.clone(), source })?;
+    let commit_interval = cfg.commit_interval;
+    let lag_interval = cfg.statistics_interval;
+    std::thread::Builder::new()
+        .name("lanewatch-consumer".into())
+        .spawn(move || {
+            let s = consume(&consumer, &mut pipeline, dlq.as_deref(), &metrics, &shutdown, commit_interval, lag_interval);
+            close(consumer, &health);
+            (s, pipeline)
+        })
+        .map_err(SourceError::Thread)
+}
+
+fn consume<O: Observer>(
+    consumer: &BaseConsumer<SourceContext>,
+    pipeline: &mut Pipeline<O>,
+    dlq: Option<&DeadLetter>,
+    metrics: &SourceMetrics,
+    shutdown: &CancellationToken,
+    commit_interval: Duration,
+    lag_interval: Duration,
+) -> SourceSummary {
+    let mut summary = SourceSummary::default();
+    // Kafka timestamp (ms) of the last processed message per partition, for lag seconds.
+    let mut last_ts: FxHashMap<i32, i64> = FxHashMap::default();
+    let mut next_commit = Instant::now() + commit_interval;
+    let mut next_lag = Instant::now() + lag_interval;
+    let mut now = now_ms();
+    while !shutdown.is_cancelled() {
+        // Poll a burst without looking at the clock per message.
+        for _ in 0..1024 {
+            match consumer.poll(Duration::from_millis(100)) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "consume error");
+                    break;
+                }
+                Some(Ok(msg)) => {
+                    summary.messages += 1;
+                    let payload = msg.payload().unwrap_or_default();
+                    if let Outcome::Rejected(r) = pipeline.apply(payload, Some(now)) {
+                        summary.rejected += 1;
+                        tracing::debug!(partition = msg.partition(), offset = msg.offset(), %r, "rejected");
+                        match dlq {
+                            Some(d) => d.send(&msg, &r),
+                            None => metrics.dead_letters.with_label_values(&["disabled"]).inc(),
+                        }
+                    }
+                    if let Some(ts) = msg.timestamp().to_millis() {
+                        last_ts.insert(msg.partition(), ts);
+                    }
+                    if let Err(e) = consumer.store_offset_from_message(&msg) {
+                        // A partition revoked in the meantime: its next owner re-reads it.
+                        tracing::debug!(error = %e, "offset not stored");
+                    }
+                }
+            }
+        }
+        let t = Instant::now();
+        now = now_ms();
+        if t >= next_commit {
+            next_commit = t + commit_interval;
+            if let Some(d) = dlq {
+                d.flush(Duration::from_secs(10));
+            }
+            commit(consumer, CommitMode::Async, metrics);
+        }
+        if t >= next_lag {
+            next_lag = t + lag_interval;
+            update_lag(consumer, &last_ts, metrics, now);
+        }
+    }
+    tracing::info!("stopping: fetching stopped, flushing dead letters and committing");
+    if let Some(d) = dlq {
+        d.flush(Duration::from_secs(10));
+    }
+    summary.final_commit_ok = commit(consumer, CommitMode::Sync, metrics);
+    summary
+}
+
+fn commit(consumer: &BaseConsumer<SourceContext>, mode: CommitMode, metrics: &SourceMetrics) -> bool {
+    match consumer.commit_consumer_state(mode) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
+        Err(e) => {
+            metrics.commits.with_label_values(&["error"]).inc();
+            tracing::warn!(error = %e, "offset commit failed; the offsets stay stored and the next commit retries");
+            false
+        }
+    }
+}
+
+fn update_lag(consumer: &BaseConsumer<SourceContext>, last_ts: &FxHashMap<i32, i64>, m: &SourceMetrics, now: i64) {
+    let summary = consumer.context().stats.lock().ok().and_then(|mut s| s.take());
+    let Some(summary) = summary else { return };
+    for (topic, p, lag) in summary.lags {
+        let ps = p.to_string();
+        m.lag_messages.with_label_values(&[&topic, &ps]).set(lag as f64);
+        let secs = match (lag > 0, last_ts.get(&p)) {
+            (true, Some(&ts)) => ((now - ts).max(0) as f64) / 1000.0,
+            _ => 0.0,
+        };
+        m.lag_seconds.with_label_values(&[&topic, &ps]).set(secs);
+    }
+}
+
+fn close(consumer: BaseConsumer<SourceContext>, health: &Health) {
+    // Leave the group: revocation runs pre_rebalance (a no-op commit now), then the
+    // consumer is closed and destroyed.
+    if let Err(e) = consumer.close_queue() {
+        tracing::warn!(error = %e, "closing the consumer queue");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !consumer.closed() && Instant::now() < deadline {
+        consumer.poll(Duration::from_millis(50));
+    }
+    health.set_stopped();
+    drop(consumer);
+    tracing::info!("consumer closed");
+}

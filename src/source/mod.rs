@@ -1,0 +1,3 @@
+//! Sources that feed the pipeline: Kafka (live service and replay) and files (replay).
+
+pub mod kafka;
