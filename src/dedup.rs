@@ -18,7 +18,11 @@ impl Dedup {
     /// Remembers at least `capacity / 2` and at most `capacity` ids.
     pub fn new(capacity: usize) -> Self {
         let generation = (capacity / 2).max(1);
-        Dedup { current: FxHashSet::default(), previous: FxHashSet::default(), generation }
+        Dedup {
+            current: FxHashSet::default(),
+            previous: FxHashSet::default(),
+            generation,
+        }
     }
 
     /// `true` when `id` is new (and remembers it); `false` when it is a duplicate.

@@ -141,7 +141,10 @@ pub struct Rejection {
 
 impl Rejection {
     fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Rejection { reason, detail: detail.into() }
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -181,12 +184,15 @@ impl Event<'_> {
 /// `[a-z0-9_-]{1,32}`
 pub fn valid_checkpoint(s: &str) -> bool {
     (1..=32).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// `[A-Za-z0-9_-]{1,16}`
 pub fn valid_lane(s: &str) -> bool {
-    (1..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=16).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Latest epoch-millisecond value accepted (9999-12-31T23:59:59.999Z).
@@ -194,17 +200,27 @@ const MAX_EPOCH_MS: i64 = 253_402_300_799_999;
 
 /// Parse and validate one message value. `now_ms` is the wall clock in live mode (for
 /// the clock-skew check) and `None` in replay.
-pub fn parse<'a>(bytes: &'a [u8], limits: &EventLimits, now_ms: Option<i64>) -> Result<Event<'a>, Rejection> {
+pub fn parse<'a>(
+    bytes: &'a [u8],
+    limits: &EventLimits,
+    now_ms: Option<i64>,
+) -> Result<Event<'a>, Rejection> {
     if bytes.len() > limits.max_event_bytes {
         return Err(Rejection::new(
             Reason::TooLarge,
-            format!("{} bytes, over the limit of {}", bytes.len(), limits.max_event_bytes),
+            format!(
+                "{} bytes, over the limit of {}",
+                bytes.len(),
+                limits.max_event_bytes
+            ),
         ));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| Rejection::new(Reason::NotUtf8, e.to_string()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| Rejection::new(Reason::NotUtf8, e.to_string()))?;
     let mut de = serde_json::Deserializer::from_str(text);
     let raw = de::Deserialize::deserialize(&mut de).map_err(|e: serde_json::Error| classify(e))?;
-    de.end().map_err(|e| Rejection::new(Reason::InvalidJson, e.to_string()))?;
+    de.end()
+        .map_err(|e| Rejection::new(Reason::InvalidJson, e.to_string()))?;
     validate(raw, limits, now_ms)
 }
 
@@ -219,7 +235,11 @@ fn classify(e: serde_json::Error) -> Rejection {
     }
 }
 
-fn validate<'a>(raw: RawEvent<'a>, limits: &EventLimits, now_ms: Option<i64>) -> Result<Event<'a>, Rejection> {
+fn validate<'a>(
+    raw: RawEvent<'a>,
+    limits: &EventLimits,
+    now_ms: Option<i64>,
+) -> Result<Event<'a>, Rejection> {
     let event_id = required_str(raw.event_id, "event_id")?;
     let checkpoint = required_str(raw.checkpoint, "checkpoint")?;
     let direction = required_str(raw.direction, "direction")?;
@@ -228,16 +248,28 @@ fn validate<'a>(raw: RawEvent<'a>, limits: &EventLimits, now_ms: Option<i64>) ->
     let departed = required(raw.departed_at, "departed_at")?;
 
     if event_id.is_empty() || event_id.len() > 64 {
-        return Err(Rejection::new(Reason::InvalidField, "event_id: must be 1-64 bytes"));
+        return Err(Rejection::new(
+            Reason::InvalidField,
+            "event_id: must be 1-64 bytes",
+        ));
     }
     if !valid_checkpoint(&checkpoint) {
-        return Err(Rejection::new(Reason::InvalidField, "checkpoint: must match [a-z0-9_-]{1,32}"));
+        return Err(Rejection::new(
+            Reason::InvalidField,
+            "checkpoint: must match [a-z0-9_-]{1,32}",
+        ));
     }
-    let direction = direction
-        .parse::<Direction>()
-        .map_err(|()| Rejection::new(Reason::InvalidField, "direction: must be \"inbound\" or \"outbound\""))?;
+    let direction = direction.parse::<Direction>().map_err(|()| {
+        Rejection::new(
+            Reason::InvalidField,
+            "direction: must be \"inbound\" or \"outbound\"",
+        )
+    })?;
     if !valid_lane(&lane) {
-        return Err(Rejection::new(Reason::InvalidField, "lane: must match [A-Za-z0-9_-]{1,16}"));
+        return Err(Rejection::new(
+            Reason::InvalidField,
+            "lane: must match [A-Za-z0-9_-]{1,16}",
+        ));
     }
     let vehicle_class = match raw.vehicle_class {
         None | Some(Field::Null) => VehicleClass::Other,
@@ -247,7 +279,12 @@ fn validate<'a>(raw: RawEvent<'a>, limits: &EventLimits, now_ms: Option<i64>) ->
                 "vehicle_class: must be car, bus, truck, van, motorcycle or other",
             )
         })?,
-        Some(_) => return Err(Rejection::new(Reason::InvalidField, "vehicle_class: must be a string")),
+        Some(_) => {
+            return Err(Rejection::new(
+                Reason::InvalidField,
+                "vehicle_class: must be a string",
+            ));
+        }
     };
     let arrived_ms = timestamp(arrived, "arrived_at")?;
     let departed_ms = timestamp(departed, "departed_at")?;
@@ -256,7 +293,10 @@ fn validate<'a>(raw: RawEvent<'a>, limits: &EventLimits, now_ms: Option<i64>) ->
         Some(f) => Some(timestamp(f, "inspection_started_at")?),
     };
     if departed_ms < arrived_ms {
-        return Err(Rejection::new(Reason::DepartedBeforeArrived, "departed_at is before arrived_at"));
+        return Err(Rejection::new(
+            Reason::DepartedBeforeArrived,
+            "departed_at is before arrived_at",
+        ));
     }
     if let Some(i) = inspection_ms
         && (i < arrived_ms || i > departed_ms)
@@ -281,15 +321,30 @@ fn validate<'a>(raw: RawEvent<'a>, limits: &EventLimits, now_ms: Option<i64>) ->
     {
         return Err(Rejection::new(
             Reason::FutureEvent,
-            format!("departed_at is {} s in the future", (departed_ms - now) / 1000),
+            format!(
+                "departed_at is {} s in the future",
+                (departed_ms - now) / 1000
+            ),
         ));
     }
-    Ok(Event { event_id, checkpoint, direction, lane, vehicle_class, arrived_ms, inspection_ms, departed_ms })
+    Ok(Event {
+        event_id,
+        checkpoint,
+        direction,
+        lane,
+        vehicle_class,
+        arrived_ms,
+        inspection_ms,
+        departed_ms,
+    })
 }
 
 fn required<'a>(f: Option<Field<'a>>, name: &str) -> Result<Field<'a>, Rejection> {
     match f {
-        None | Some(Field::Null) => Err(Rejection::new(Reason::MissingField, format!("{name} is missing"))),
+        None | Some(Field::Null) => Err(Rejection::new(
+            Reason::MissingField,
+            format!("{name} is missing"),
+        )),
         Some(f) => Ok(f),
     }
 }
@@ -320,7 +375,10 @@ fn timestamp(f: Field<'_>, name: &str) -> Result<i64, Rejection> {
         )),
         other => Err(Rejection::new(
             Reason::InvalidField,
-            format!("{name}: must be an RFC 3339 string or epoch milliseconds, not {}", other.kind()),
+            format!(
+                "{name}: must be an RFC 3339 string or epoch milliseconds, not {}",
+                other.kind()
+            ),
         )),
     }
 }

@@ -13,7 +13,9 @@ fn limits() -> EventLimits {
 const GOOD: &str = r#"{"event_id":"baimiao-in-03-000184223","checkpoint":"baimiao","direction":"inbound","lane":"03","vehicle_class":"car","arrived_at":"2026-11-26T07:31:02.120+08:00","inspection_started_at":"2026-11-26T07:33:10.000+08:00","departed_at":"2026-11-26T07:33:40.500+08:00"}"#;
 
 fn reason(s: &[u8]) -> Reason {
-    parse(s, &limits(), None).expect_err("must be rejected").reason
+    parse(s, &limits(), None)
+        .expect_err("must be rejected")
+        .reason
 }
 
 /// Replace the value of `field` in the GOOD event (`None` removes the field).
@@ -42,7 +44,10 @@ fn parses_the_design_example() {
     assert_eq!(e.passage_ms(), 158_380);
     assert_eq!(e.queue_wait_ms(), Some(127_880));
     assert_eq!(e.inspection_duration_ms(), Some(30_500));
-    assert!(matches!(e.event_id, Cow::Borrowed(_)), "fields are borrowed");
+    assert!(
+        matches!(e.event_id, Cow::Borrowed(_)),
+        "fields are borrowed"
+    );
 }
 
 #[test]
@@ -60,7 +65,11 @@ fn epoch_milliseconds_equal_rfc3339() {
 #[test]
 fn unknown_fields_are_ignored_and_class_defaults_to_other() {
     let s = with("vehicle_class", None);
-    let s = s.replacen('{', r#"{"plate":"京A12345","extra":{"nested":[1,2,{"x":null}]},"#, 1);
+    let s = s.replacen(
+        '{',
+        r#"{"plate":"京A12345","extra":{"nested":[1,2,{"x":null}]},"#,
+        1,
+    );
     let e = parse(s.as_bytes(), &limits(), None).unwrap();
     assert_eq!(e.vehicle_class, VehicleClass::Other);
 }
@@ -74,13 +83,31 @@ fn escaped_strings_are_accepted() {
 
 #[test]
 fn every_missing_required_field_is_missing_field() {
-    for f in ["event_id", "checkpoint", "direction", "lane", "arrived_at", "departed_at"] {
-        assert_eq!(reason(with(f, None).as_bytes()), Reason::MissingField, "{f}");
-        assert_eq!(reason(with(f, Some("null")).as_bytes()), Reason::MissingField, "{f}: null");
+    for f in [
+        "event_id",
+        "checkpoint",
+        "direction",
+        "lane",
+        "arrived_at",
+        "departed_at",
+    ] {
+        assert_eq!(
+            reason(with(f, None).as_bytes()),
+            Reason::MissingField,
+            "{f}"
+        );
+        assert_eq!(
+            reason(with(f, Some("null")).as_bytes()),
+            Reason::MissingField,
+            "{f}: null"
+        );
     }
     // Optional ones may be missing.
     for f in ["vehicle_class", "inspection_started_at"] {
-        assert!(parse(with(f, None).as_bytes(), &limits(), None).is_ok(), "{f}");
+        assert!(
+            parse(with(f, None).as_bytes(), &limits(), None).is_ok(),
+            "{f}"
+        );
     }
 }
 
@@ -111,13 +138,27 @@ fn malformed_fields_are_invalid_field() {
         ("inspection_started_at", "\"soon\""),
     ];
     for (f, v) in cases {
-        assert_eq!(reason(with(f, Some(v)).as_bytes()), Reason::InvalidField, "{f} = {v}");
+        assert_eq!(
+            reason(with(f, Some(v)).as_bytes()),
+            Reason::InvalidField,
+            "{f} = {v}"
+        );
     }
 }
 
 #[test]
 fn not_json_truncated_and_non_objects_are_invalid_json() {
-    for s in ["", "not json", "{", &GOOD[..GOOD.len() - 3], "null", "[]", "42", "\"s\"", "{}{}"] {
+    for s in [
+        "",
+        "not json",
+        "{",
+        &GOOD[..GOOD.len() - 3],
+        "null",
+        "[]",
+        "42",
+        "\"s\"",
+        "{}{}",
+    ] {
         assert_eq!(reason(s.as_bytes()), Reason::InvalidJson, "{s:?}");
     }
     // Deeper than serde_json's recursion limit, at the top and inside an unknown field.
@@ -155,15 +196,27 @@ fn oversized_is_too_large_before_parsing() {
 fn time_order_rules() {
     let s = with("departed_at", Some("\"2026-11-26T07:30:00+08:00\""));
     assert_eq!(reason(s.as_bytes()), Reason::DepartedBeforeArrived);
-    let s = with("inspection_started_at", Some("\"2026-11-26T07:30:00+08:00\""));
+    let s = with(
+        "inspection_started_at",
+        Some("\"2026-11-26T07:30:00+08:00\""),
+    );
     assert_eq!(reason(s.as_bytes()), Reason::InspectionOutOfRange);
-    let s = with("inspection_started_at", Some("\"2026-11-26T07:34:00+08:00\""));
+    let s = with(
+        "inspection_started_at",
+        Some("\"2026-11-26T07:34:00+08:00\""),
+    );
     assert_eq!(reason(s.as_bytes()), Reason::InspectionOutOfRange);
     // Equal bounds are inside.
-    let s = with("inspection_started_at", Some("\"2026-11-26T07:33:40.500+08:00\""));
+    let s = with(
+        "inspection_started_at",
+        Some("\"2026-11-26T07:33:40.500+08:00\""),
+    );
     assert!(parse(s.as_bytes(), &limits(), None).is_ok());
     let s = with("arrived_at", Some("\"2026-11-26T01:33:40.499+08:00\""));
-    let s = s.replace(",\"inspection_started_at\":\"2026-11-26T07:33:10.000+08:00\"", "");
+    let s = s.replace(
+        ",\"inspection_started_at\":\"2026-11-26T07:33:10.000+08:00\"",
+        "",
+    );
     let s = with_removed(&s, "inspection_started_at");
     assert_eq!(reason(s.as_bytes()), Reason::PassageTooLong);
 }
@@ -179,7 +232,9 @@ fn future_events_only_in_live_mode() {
     let e = parse(GOOD.as_bytes(), &limits(), None).unwrap();
     let now = e.departed_ms - 300_001; // departed 300.001 s after "now": beyond 300 s skew
     assert_eq!(
-        parse(GOOD.as_bytes(), &limits(), Some(now)).unwrap_err().reason,
+        parse(GOOD.as_bytes(), &limits(), Some(now))
+            .unwrap_err()
+            .reason,
         Reason::FutureEvent
     );
     assert!(parse(GOOD.as_bytes(), &limits(), Some(now + 1)).is_ok());

@@ -21,6 +21,7 @@
 //!   `/readyz`).
 //! - [`health`]: readiness shared by the source and the HTTP server.
 //! - [`run`]: the live service wiring and its shutdown order.
+//! - [`simulate`]: the commuter-traffic simulator (queueing model per lane) and its sinks.
 
 pub mod config;
 pub mod dedup;
@@ -30,6 +31,7 @@ pub mod health;
 pub mod lanes;
 pub mod pipeline;
 pub mod run;
+pub mod simulate;
 pub mod source;
 pub mod time;
 

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "lanewatch", version, about = "Per-lane latency and throughput of road checkpoints, from Kafka to Prometheus")]
+#[command(
+    name = "lanewatch",
+    version,
+    about = "Per-lane latency and throughput of road checkpoints, from Kafka to Prometheus"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LANEWATCH_LOG_FORMAT")]
@@ -60,7 +64,11 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return user_error(e),
             };
-            runtime_then(|shutdown| async move { lanewatch::run(config, shutdown).await.map_err(anyhow::Error::from) })
+            runtime_then(|shutdown| async move {
+                lanewatch::run(config, shutdown)
+                    .await
+                    .map_err(anyhow::Error::from)
+            })
         }
     }
 }
@@ -76,7 +84,10 @@ where
     F: FnOnce(CancellationToken) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return user_error(format!("cannot start the async runtime: {e}")),
     };
@@ -113,7 +124,9 @@ async fn signals(shutdown: CancellationToken) {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => b.init(),
         LogFormat::Json => b.json().init(),

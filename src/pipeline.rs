@@ -46,15 +46,26 @@ impl Default for PipelineCounters {
 
 impl PipelineCounters {
     pub fn new() -> Self {
-        let c = |name: &str, help: &str| IntCounter::with_opts(Opts::new(name, help)).expect("valid counter");
+        let c = |name: &str, help: &str| {
+            IntCounter::with_opts(Opts::new(name, help)).expect("valid counter")
+        };
         let rejected_vec = IntCounterVec::new(
-            Opts::new("lanewatch_events_rejected_total", "Messages rejected as invalid, by reason (each is dead-lettered)."),
+            Opts::new(
+                "lanewatch_events_rejected_total",
+                "Messages rejected as invalid, by reason (each is dead-lettered).",
+            ),
             &["reason"],
         )
         .expect("valid counter");
         PipelineCounters {
-            received: c("lanewatch_events_received_total", "Messages received from the source."),
-            rejected: Reason::ALL.iter().map(|r| rejected_vec.with_label_values(&[r.as_str()])).collect(),
+            received: c(
+                "lanewatch_events_received_total",
+                "Messages received from the source.",
+            ),
+            rejected: Reason::ALL
+                .iter()
+                .map(|r| rejected_vec.with_label_values(&[r.as_str()]))
+                .collect(),
             duplicates: c(
                 "lanewatch_events_duplicate_total",
                 "Valid events whose event_id was already seen within the de-duplication window (not recorded again).",
@@ -161,9 +172,13 @@ impl<O: Observer> Pipeline<O> {
         }
         if ev.departed_ms > self.newest_event_ms {
             self.newest_event_ms = ev.departed_ms;
-            self.counters.newest_event.set(ev.departed_ms as f64 / 1000.0);
+            self.counters
+                .newest_event
+                .set(ev.departed_ms as f64 / 1000.0);
         }
-        self.counters.dynamic_lanes.set(self.lanes.dynamic_count() as i64);
+        self.counters
+            .dynamic_lanes
+            .set(self.lanes.dynamic_count() as i64);
         self.observer.accepted(lane, &ev, late);
         Outcome::Accepted { lane, late }
     }

@@ -53,11 +53,25 @@ pub async fn start_with<O: Observer + Send + 'static>(
     metrics.register(source_metrics.collectors());
     let server = HttpServer::bind(config.http.listen, metrics.clone(), health.clone()).await?;
     let addr = server.local_addr();
-    let consumer = kafka::spawn(&config.source, pipeline, health.clone(), source_metrics, shutdown.clone())?;
+    let consumer = kafka::spawn(
+        &config.source,
+        pipeline,
+        health.clone(),
+        source_metrics,
+        shutdown.clone(),
+    )?;
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(server.serve(http_stop.clone()));
     tracing::info!(%addr, topic = %config.source.topic, group = %config.source.group_id, "serving /metrics, /healthz, /readyz");
-    Ok(Running { addr, metrics, health, shutdown, http_stop, http, consumer })
+    Ok(Running {
+        addr,
+        metrics,
+        health,
+        shutdown,
+        http_stop,
+        http,
+        consumer,
+    })
 }
 
 /// Start the live service.
@@ -69,7 +83,13 @@ impl<O: Observer + Send + 'static> Running<O> {
     /// Wait until shutdown is requested and the source has committed and closed; then
     /// stop the HTTP server. Returns what the source did and the final pipeline.
     pub async fn wait(self) -> Result<(SourceSummary, Pipeline<O>), RunError> {
-        let Running { shutdown, http_stop, http, consumer, .. } = self;
+        let Running {
+            shutdown,
+            http_stop,
+            http,
+            consumer,
+            ..
+        } = self;
         let joined = tokio::task::spawn_blocking(move || consumer.join()).await;
         // The consumer thread only ends on shutdown or a panic; either way stop all.
         shutdown.cancel();
@@ -99,6 +119,11 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunError> {
     let running = start(&config, shutdown).await?;
     let (summary, _) = running.wait().await?;
-    tracing::info!(messages = summary.messages, rejected = summary.rejected, committed = summary.final_commit_ok, "stopped");
+    tracing::info!(
+        messages = summary.messages,
+        rejected = summary.rejected,
+        committed = summary.final_commit_ok,
+        "stopped"
+    );
     Ok(())
 }

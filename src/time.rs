@@ -45,10 +45,7 @@ mod tests {
 
     #[test]
     fn sub_millisecond_digits_truncate() {
-        assert_eq!(
-            parse_timestamp("1970-01-01T00:00:01.999999Z"),
-            Some(1999)
-        );
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01.999999Z"), Some(1999));
     }
 
     #[test]

@@ -78,8 +78,15 @@ java_version="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java
   || die "Kafka 4.1 needs Java 17 or newer, found '${java_version:-unknown}'"
 command -v mvn >/dev/null 2>&1 || die "mvn not found: install Maven (apt-get install maven)"
 command -v python3 >/dev/null 2>&1 || die "python3 not found (used to pick free ports)"
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH" # rustup's default place, not on a non-login PATH
+fi
 if [[ -z "${LANEWATCH_TEST_CMD:-}" ]]; then
   command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup) and put ~/.cargo/bin on PATH"
+  if [[ "${LANEWATCH_SKIP_LINT:-0}" != 1 ]]; then
+    cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
+    cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
+  fi
 fi
 echo "java $java_version, $(command -v mvn), $(command -v python3)${LANEWATCH_TEST_CMD:+, cargo steps replaced by LANEWATCH_TEST_CMD}"
 
@@ -165,7 +172,7 @@ done
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 if [[ "${LANEWATCH_SKIP_LINT:-0}" != 1 ]]; then
-  section "cargo fmt --check"
+  section "cargo fmt --all --check"
   cargo fmt --all --check
 
   section "cargo clippy --all-targets -- -D warnings"

@@ -51,7 +51,10 @@ impl fmt::Display for Problems {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source} (check the path given with --config)")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{0}")]
@@ -165,7 +168,9 @@ struct RawLanes {
 
 impl Default for RawLanes {
     fn default() -> Self {
-        RawLanes { max_dynamic_lanes: 1000 }
+        RawLanes {
+            max_dynamic_lanes: 1000,
+        }
     }
 }
 
@@ -180,8 +185,8 @@ struct RawBuckets {
 
 /// Checkpoint delays: from a few seconds (an empty lane) to two hours (the 2020 queues).
 pub const DEFAULT_DELAY_BUCKETS: &[f64] = &[
-    5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0,
-    3600.0, 5400.0, 7200.0,
+    5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0,
+    5400.0, 7200.0,
 ];
 /// Inspection takes seconds for a car, minutes for a coach.
 pub const DEFAULT_INSPECTION_BUCKETS: &[f64] = &[
@@ -214,7 +219,10 @@ struct RawHttp {
 
 impl Default for RawHttp {
     fn default() -> Self {
-        RawHttp { listen: "0.0.0.0:9898".into(), shutdown_grace: Duration::from_secs(5) }
+        RawHttp {
+            listen: "0.0.0.0:9898".into(),
+            shutdown_grace: Duration::from_secs(5),
+        }
     }
 }
 
@@ -300,10 +308,16 @@ impl Config {
             }
             None => None,
         };
-        let mut problems = Problems { file: Some(path.to_path_buf()), list: Vec::new() };
+        let mut problems = Problems {
+            file: Some(path.to_path_buf()),
+            list: Vec::new(),
+        };
         let registry = match raw_registry {
             Some((rp, rr)) => {
-                let mut rprob = Problems { file: Some(rp), list: Vec::new() };
+                let mut rprob = Problems {
+                    file: Some(rp),
+                    list: Vec::new(),
+                };
                 let reg = registry::validate(rr, &mut rprob);
                 if !rprob.is_empty() {
                     return Err(ConfigError::Invalid(rprob));
@@ -313,7 +327,11 @@ impl Config {
             None => Registry::default(),
         };
         let config = validate(raw, registry, &mut problems);
-        if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 
     /// The built-in defaults with the given registry (demo, tests, replay without a file).
@@ -332,7 +350,10 @@ impl Config {
             Some(r) => {
                 let rp = base.join(r);
                 let rr = parse::<registry::RawRegistry>(&rp, &read(&rp)?)?;
-                let mut p = Problems { file: Some(rp), list: Vec::new() };
+                let mut p = Problems {
+                    file: Some(rp),
+                    list: Vec::new(),
+                };
                 let reg = registry::validate(rr, &mut p);
                 if !p.is_empty() {
                     return Err(ConfigError::Invalid(p));
@@ -343,21 +364,34 @@ impl Config {
         };
         let mut p = Problems::default();
         let c = validate(raw, registry, &mut p);
-        if p.is_empty() { Ok(c) } else { Err(ConfigError::Invalid(p)) }
+        if p.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
     }
 }
 
 /// Read and validate only a registry file.
 pub fn load_registry(path: &Path) -> Result<Registry, ConfigError> {
     let rr = parse::<registry::RawRegistry>(path, &read(path)?)?;
-    let mut p = Problems { file: Some(path.to_path_buf()), list: Vec::new() };
+    let mut p = Problems {
+        file: Some(path.to_path_buf()),
+        list: Vec::new(),
+    };
     let reg = registry::validate(rr, &mut p);
-    if p.is_empty() { Ok(reg) } else { Err(ConfigError::Invalid(p)) }
+    if p.is_empty() {
+        Ok(reg)
+    } else {
+        Err(ConfigError::Invalid(p))
+    }
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
@@ -384,8 +418,15 @@ fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
     // The key of the line the error points into (its value may be what is wrong).
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let line_text = text[line_start..].lines().next().unwrap_or("");
-    let key = if line_text.contains('=') { line_text.split('=').next().unwrap_or("").trim() } else { "" };
-    let looks_like_key = !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || "_-.\"".contains(c));
+    let key = if line_text.contains('=') {
+        line_text.split('=').next().unwrap_or("").trim()
+    } else {
+        ""
+    };
+    let looks_like_key = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || "_-.\"".contains(c));
     let path = match (table, looks_like_key) {
         (Some(t), true) => format!("{t}.{key}: "),
         (None, true) => format!("{key}: "),
@@ -402,13 +443,22 @@ fn ms(d: Duration) -> i64 {
 fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
     let s = raw.source;
     if s.brokers.trim().is_empty() {
-        p.push("source.brokers", "empty: give host:port[,host:port...] of the Kafka brokers");
+        p.push(
+            "source.brokers",
+            "empty: give host:port[,host:port...] of the Kafka brokers",
+        );
     }
     if s.topic.trim().is_empty() {
-        p.push("source.topic", "empty: name the topic of lane-passage events");
+        p.push(
+            "source.topic",
+            "empty: name the topic of lane-passage events",
+        );
     }
     if s.group_id.trim().is_empty() {
-        p.push("source.group_id", "empty: name the consumer group shared by all instances");
+        p.push(
+            "source.group_id",
+            "empty: name the consumer group shared by all instances",
+        );
     }
     if s.dead_letter_topic == s.topic {
         p.push(
@@ -439,7 +489,10 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
             other => {
                 p.push(
                     format!("kafka.{k:?}"),
-                    format!("{} is not a librdkafka value: use a string, number or boolean", other.type_str()),
+                    format!(
+                        "{} is not a librdkafka value: use a string, number or boolean",
+                        other.type_str()
+                    ),
                 );
                 continue;
             }
@@ -449,27 +502,45 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
 
     let e = raw.events;
     if e.max_event_bytes < 256 {
-        p.push("events.max_event_bytes", "below 256 bytes: a valid event does not fit; use e.g. 65536");
+        p.push(
+            "events.max_event_bytes",
+            "below 256 bytes: a valid event does not fit; use e.g. 65536",
+        );
     }
     if e.max_passage_time.is_zero() {
-        p.push("events.max_passage_time", "zero: every event would be rejected; use e.g. \"6h\"");
+        p.push(
+            "events.max_passage_time",
+            "zero: every event would be rejected; use e.g. \"6h\"",
+        );
     }
     if e.dedup_capacity < 2 {
-        p.push("events.dedup_capacity", "below 2: use e.g. 1000000 event ids");
+        p.push(
+            "events.dedup_capacity",
+            "below 2: use e.g. 1000000 event ids",
+        );
     }
 
     let w = raw.windows;
     let mut sizes_ms: Vec<i64> = w.sizes.iter().map(|d| ms(**d)).collect();
     sizes_ms.sort_unstable();
     if sizes_ms.is_empty() {
-        p.push("windows.sizes", "empty: list at least one window, e.g. [\"1m\", \"5m\", \"15m\"]");
+        p.push(
+            "windows.sizes",
+            "empty: list at least one window, e.g. [\"1m\", \"5m\", \"15m\"]",
+        );
     }
     for (i, &sz) in sizes_ms.iter().enumerate() {
         if sz < 1000 || sz % 1000 != 0 {
-            p.push(format!("windows.sizes[{i}]"), "must be a whole number of seconds, at least \"1s\"");
+            p.push(
+                format!("windows.sizes[{i}]"),
+                "must be a whole number of seconds, at least \"1s\"",
+            );
         }
         if i > 0 && sizes_ms[i - 1] == sz {
-            p.push(format!("windows.sizes[{i}]"), "listed twice: remove the duplicate");
+            p.push(
+                format!("windows.sizes[{i}]"),
+                "listed twice: remove the duplicate",
+            );
         }
     }
     let lateness = ms(w.allowed_lateness);
@@ -483,7 +554,10 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
     }
     for (i, q) in w.quantiles.iter().enumerate() {
         if !(*q > 0.0 && *q < 1.0) {
-            p.push(format!("windows.quantiles[{i}]"), format!("{q} is not in (0, 1): write e.g. 0.95"));
+            p.push(
+                format!("windows.quantiles[{i}]"),
+                format!("{q} is not in (0, 1): write e.g. 0.95"),
+            );
         }
     }
     if ms(e.max_passage_time) < lateness {
@@ -498,17 +572,29 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
     for (name, v) in [
         ("passage_duration_seconds", &b.passage_duration_seconds),
         ("queue_wait_seconds", &b.queue_wait_seconds),
-        ("inspection_duration_seconds", &b.inspection_duration_seconds),
+        (
+            "inspection_duration_seconds",
+            &b.inspection_duration_seconds,
+        ),
         ("departure_headway_seconds", &b.departure_headway_seconds),
     ] {
         if v.is_empty() {
-            p.push(format!("buckets.{name}"), "empty: list upper bounds in seconds, e.g. [5, 30, 60]");
+            p.push(
+                format!("buckets.{name}"),
+                "empty: list upper bounds in seconds, e.g. [5, 30, 60]",
+            );
         }
         if v.iter().any(|x| !x.is_finite() || *x <= 0.0) {
-            p.push(format!("buckets.{name}"), "bounds must be positive finite seconds (+Inf is added by itself)");
+            p.push(
+                format!("buckets.{name}"),
+                "bounds must be positive finite seconds (+Inf is added by itself)",
+            );
         }
         if v.windows(2).any(|w| w[0] >= w[1]) {
-            p.push(format!("buckets.{name}"), "bounds must be strictly increasing");
+            p.push(
+                format!("buckets.{name}"),
+                "bounds must be strictly increasing",
+            );
         }
     }
 
@@ -517,7 +603,10 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
         Err(_) => {
             p.push(
                 "http.listen",
-                format!("{:?} is not an address: write ip:port, e.g. \"0.0.0.0:9898\"", raw.http.listen),
+                format!(
+                    "{:?} is not an address: write ip:port, e.g. \"0.0.0.0:9898\"",
+                    raw.http.listen
+                ),
             );
             SocketAddr::from(([127, 0, 0, 1], 0))
         }
@@ -547,7 +636,11 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
             max_clock_skew_ms: Some(ms(e.max_clock_skew)),
             dedup_capacity: e.dedup_capacity,
         },
-        windows: WindowConfig { sizes_ms, allowed_lateness_ms: lateness, quantiles: w.quantiles },
+        windows: WindowConfig {
+            sizes_ms,
+            allowed_lateness_ms: lateness,
+            quantiles: w.quantiles,
+        },
         max_dynamic_lanes: raw.lanes.max_dynamic_lanes,
         buckets: Buckets {
             passage: b.passage_duration_seconds,
@@ -555,6 +648,9 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
             inspection: b.inspection_duration_seconds,
             headway: b.departure_headway_seconds,
         },
-        http: HttpConfig { listen, shutdown_grace: raw.http.shutdown_grace },
+        http: HttpConfig {
+            listen,
+            shutdown_grace: raw.http.shutdown_grace,
+        },
     }
 }

@@ -134,7 +134,10 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
                 Err(()) => {
                     p.push(
                         format!("{gat}.direction"),
-                        format!("{:?} is not a direction: use \"inbound\" or \"outbound\"", g.direction),
+                        format!(
+                            "{:?} is not a direction: use \"inbound\" or \"outbound\"",
+                            g.direction
+                        ),
                     );
                     continue;
                 }
@@ -162,10 +165,18 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
                 if !seen_lane.insert((direction, id.clone())) {
                     p.push(
                         format!("{gat}.ids[{k}]"),
-                        format!("lane {id:?} ({direction}) is listed twice in checkpoint {:?}", rc.id),
+                        format!(
+                            "lane {id:?} ({direction}) is listed twice in checkpoint {:?}",
+                            rc.id
+                        ),
                     );
                 }
-                lanes.push(LaneDef { direction, id, kind: g.kind, open: open.clone() });
+                lanes.push(LaneDef {
+                    direction,
+                    id,
+                    kind: g.kind,
+                    open: open.clone(),
+                });
             }
         }
         let traffic = super::traffic::validate(rc.traffic, &format!("{at}.traffic"), p);

@@ -25,7 +25,10 @@ struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("cannot listen on {addr}: {source} (change http.listen or free the port)")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("HTTP server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -37,8 +40,14 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    pub async fn bind(addr: SocketAddr, metrics: Metrics, health: Arc<Health>) -> Result<Self, HttpError> {
-        let listener = TcpListener::bind(addr).await.map_err(|source| HttpError::Bind { addr, source })?;
+    pub async fn bind(
+        addr: SocketAddr,
+        metrics: Metrics,
+        health: Arc<Health>,
+    ) -> Result<Self, HttpError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| HttpError::Bind { addr, source })?;
         let router = Router::new()
             .route("/metrics", get(metrics_handler))
             .route("/healthz", get(|| async { "ok\n" }))
@@ -49,7 +58,9 @@ impl HttpServer {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound socket has an address")
+        self.listener
+            .local_addr()
+            .expect("bound socket has an address")
     }
 
     /// Serve until `shutdown` is cancelled.
@@ -63,13 +74,24 @@ impl HttpServer {
 
 async fn metrics_handler(State(s): State<AppState>) -> Response {
     let body = s.metrics.encode();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn ready_handler(State(s): State<AppState>) -> Response {
     match s.health.ready() {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -21,13 +21,20 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let build = IntGaugeVec::new(
-            Opts::new("lanewatch_build_info", "Build of the running lanewatch (value 1)."),
+            Opts::new(
+                "lanewatch_build_info",
+                "Build of the running lanewatch (value 1).",
+            ),
             &["version", "librdkafka_version"],
         )
         .expect("valid gauge");
         let (_, rdk) = rdkafka::util::get_rdkafka_version();
-        build.with_label_values(&[env!("CARGO_PKG_VERSION"), &rdk]).set(1);
-        registry.register(Box::new(build)).expect("unique build_info");
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), &rdk])
+            .set(1);
+        registry
+            .register(Box::new(build))
+            .expect("unique build_info");
         Metrics { registry }
     }
 
@@ -49,7 +56,9 @@ impl Metrics {
     pub fn encode(&self) -> Vec<u8> {
         let families = self.registry.gather();
         let mut buf = Vec::with_capacity(64 * 1024);
-        TextEncoder::new().encode(&families, &mut buf).expect("text encoding into a Vec cannot fail");
+        TextEncoder::new()
+            .encode(&families, &mut buf)
+            .expect("text encoding into a Vec cannot fail");
         buf
     }
 
@@ -81,7 +90,11 @@ impl Collector for AgeCollector {
     }
     fn collect(&self) -> Vec<MetricFamily> {
         let newest = self.newest.get();
-        let age = if newest > 0.0 { crate::time::now_ms() as f64 / 1000.0 - newest } else { f64::NAN };
+        let age = if newest > 0.0 {
+            crate::time::now_ms() as f64 / 1000.0 - newest
+        } else {
+            f64::NAN
+        };
         self.age.set(age);
         self.age.collect()
     }

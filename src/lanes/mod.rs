@@ -130,7 +130,13 @@ impl Lanes {
         self.dynamic
     }
 
-    fn insert(&mut self, checkpoint: &str, direction: Direction, lane: &str, registered: bool) -> u32 {
+    fn insert(
+        &mut self,
+        checkpoint: &str,
+        direction: Direction,
+        lane: &str,
+        registered: bool,
+    ) -> u32 {
         let cp = match self.cp_index.get(checkpoint) {
             Some(&c) => c,
             None => {
@@ -149,7 +155,11 @@ impl Lanes {
         key_into(&mut self.keybuf, checkpoint, direction, lane);
         self.index.insert(self.keybuf.clone(), id);
         self.lanes.push(Lane {
-            key: LaneKey { checkpoint: checkpoint.to_owned(), direction, lane: lane.to_owned() },
+            key: LaneKey {
+                checkpoint: checkpoint.to_owned(),
+                direction,
+                lane: lane.to_owned(),
+            },
             checkpoint: cp,
             registered,
             stats: self.families.lane(checkpoint, direction.as_str(), lane),
@@ -228,12 +238,21 @@ impl Lanes {
 
     /// Watermark of a checkpoint (`i64::MIN` before its first event).
     pub fn watermark(&self, checkpoint: u32) -> i64 {
-        self.checkpoints[checkpoint as usize].max_event_ms.saturating_sub(self.lateness_ms)
+        self.checkpoints[checkpoint as usize]
+            .max_event_ms
+            .saturating_sub(self.lateness_ms)
     }
 
     /// Close every window of the checkpoint's lanes that ends at or before `wm`.
     pub fn sweep<O: Observer>(&mut self, checkpoint: u32, wm: i64, observer: &mut O) {
-        let Lanes { lanes, checkpoints, scratch, quantiles, sizes_ms, .. } = self;
+        let Lanes {
+            lanes,
+            checkpoints,
+            scratch,
+            quantiles,
+            sizes_ms,
+            ..
+        } = self;
         let cp = &mut checkpoints[checkpoint as usize];
         for &id in &cp.lanes {
             let lane = &mut lanes[id as usize];
@@ -264,7 +283,11 @@ impl Lanes {
         for c in 0..self.checkpoints.len() {
             let max = self.checkpoints[c].max_event_ms;
             if max != i64::MIN {
-                self.sweep(c as u32, max.saturating_add(self.sizes_ms[self.sizes_ms.len() - 1]), observer);
+                self.sweep(
+                    c as u32,
+                    max.saturating_add(self.sizes_ms[self.sizes_ms.len() - 1]),
+                    observer,
+                );
             }
         }
     }

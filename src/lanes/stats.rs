@@ -2,7 +2,9 @@
 //! buckets) and each lane's pre-resolved handles, so the hot path never looks up labels.
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+};
 
 use crate::config::{Buckets, WindowConfig};
 
@@ -24,8 +26,11 @@ pub struct LaneFamilies {
 }
 
 fn hist(name: &str, help: &str, buckets: &[f64]) -> HistogramVec {
-    HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), LANE_LABELS)
-        .expect("valid histogram definition")
+    HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        LANE_LABELS,
+    )
+    .expect("valid histogram definition")
 }
 
 /// `60000` → `"1m"`, `900000` → `"15m"`, `7200000` → `"2h"`, `90000` → `"90s"`.
@@ -121,7 +126,10 @@ impl LaneFamilies {
         let throughput = self
             .window_labels
             .iter()
-            .map(|w| self.throughput.with_label_values(&[checkpoint, direction, lane, w]))
+            .map(|w| {
+                self.throughput
+                    .with_label_values(&[checkpoint, direction, lane, w])
+            })
             .collect();
         let quantiles = self
             .window_labels
@@ -130,7 +138,9 @@ impl LaneFamilies {
                 self.quantile_labels
                     .iter()
                     .map(|q| {
-                        let g = self.quantile.with_label_values(&[checkpoint, direction, lane, w, q]);
+                        let g = self
+                            .quantile
+                            .with_label_values(&[checkpoint, direction, lane, w, q]);
                         g.set(f64::NAN);
                         g
                     })

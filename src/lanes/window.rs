@@ -47,7 +47,12 @@ pub fn window_start(t_ms: i64, size_ms: i64) -> i64 {
 
 impl WindowSet {
     pub fn new(size_ms: i64) -> Self {
-        WindowSet { size_ms, open: VecDeque::new(), spare: Vec::new(), last_reported: i64::MIN }
+        WindowSet {
+            size_ms,
+            open: VecDeque::new(),
+            spare: Vec::new(),
+            last_reported: i64::MIN,
+        }
     }
 
     /// Add a passage (departure time, passage time in ms) to its window.
@@ -134,7 +139,8 @@ impl QuantileScratch {
         self.sorted.extend_from_slice(samples_ms);
         self.sorted.sort_unstable();
         for &q in qs {
-            self.out.push(f64::from(nearest_rank(&self.sorted, q)) / 1000.0);
+            self.out
+                .push(f64::from(nearest_rank(&self.sorted, q)) / 1000.0);
         }
         &self.out
     }

@@ -34,7 +34,10 @@ impl ClientContext for SourceContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::AllBrokersDown)) {
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown)
+        ) {
             self.health.set_connected(false);
             self.metrics.connected.set(0);
         }
@@ -63,8 +66,14 @@ impl ConsumerContext for SourceContext {
             }
             for e in tpl.elements() {
                 let p = e.partition().to_string();
-                let _ = self.metrics.lag_messages.remove_label_values(&[e.topic(), &p]);
-                let _ = self.metrics.lag_seconds.remove_label_values(&[e.topic(), &p]);
+                let _ = self
+                    .metrics
+                    .lag_messages
+                    .remove_label_values(&[e.topic(), &p]);
+                let _ = self
+                    .metrics
+                    .lag_seconds
+                    .remove_label_values(&[e.topic(), &p]);
             }
             tracing::info!(partitions = tpl.count(), "partitions revoked");
         }

@@ -33,9 +33,16 @@ impl ProducerContext for DlqContext {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => self.metrics.dead_letters.with_label_values(&["delivered"]).inc(),
+            Ok(_) => self
+                .metrics
+                .dead_letters
+                .with_label_values(&["delivered"])
+                .inc(),
             Err((e, m)) => {
-                self.metrics.dead_letters.with_label_values(&["failed"]).inc();
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&["failed"])
+                    .inc();
                 let h = |name: &str| -> String {
                     m.headers()
                         .and_then(|hs| hs.iter().find(|h| h.key == name).and_then(|h| h.value))
@@ -63,11 +70,21 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
-    pub fn new(mut cfg: ClientConfig, topic: String, metrics: SourceMetrics) -> Result<Self, KafkaError> {
+    pub fn new(
+        mut cfg: ClientConfig,
+        topic: String,
+        metrics: SourceMetrics,
+    ) -> Result<Self, KafkaError> {
         cfg.set("enable.idempotence", "true");
         cfg.set("linger.ms", "20");
-        let producer = cfg.create_with_context(DlqContext { metrics: metrics.clone() })?;
-        Ok(DeadLetter { producer, topic, metrics })
+        let producer = cfg.create_with_context(DlqContext {
+            metrics: metrics.clone(),
+        })?;
+        Ok(DeadLetter {
+            producer,
+            topic,
+            metrics,
+        })
     }
 
     /// Queue a rejected message. Waits (bounded) while the local queue is full.
@@ -77,17 +94,37 @@ impl DeadLetter {
         let mut headers = OwnedHeaders::new();
         if let Some(orig) = msg.headers() {
             for h in orig.iter() {
-                headers = headers.insert(Header { key: h.key, value: h.value });
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
             }
         }
         let headers = headers
-            .insert(Header { key: H_REASON, value: Some(rejection.reason.as_str()) })
-            .insert(Header { key: H_DETAIL, value: Some(rejection.detail.as_str()) })
-            .insert(Header { key: H_TOPIC, value: Some(msg.topic()) })
-            .insert(Header { key: H_PARTITION, value: Some(partition.as_str()) })
-            .insert(Header { key: H_OFFSET, value: Some(offset.as_str()) });
+            .insert(Header {
+                key: H_REASON,
+                value: Some(rejection.reason.as_str()),
+            })
+            .insert(Header {
+                key: H_DETAIL,
+                value: Some(rejection.detail.as_str()),
+            })
+            .insert(Header {
+                key: H_TOPIC,
+                value: Some(msg.topic()),
+            })
+            .insert(Header {
+                key: H_PARTITION,
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: H_OFFSET,
+                value: Some(offset.as_str()),
+            });
         let payload = msg.payload().unwrap_or_default();
-        let mut record = BaseRecord::to(&self.topic).payload(payload).headers(headers);
+        let mut record = BaseRecord::to(&self.topic)
+            .payload(payload)
+            .headers(headers);
         if let Some(k) = msg.key() {
             record = record.key(k);
         }
@@ -104,11 +141,17 @@ impl DeadLetter {
                 }
             }
         }
-        self.fail(msg, &KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull));
+        self.fail(
+            msg,
+            &KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+        );
     }
 
     fn fail(&self, msg: &BorrowedMessage<'_>, e: &KafkaError) {
-        self.metrics.dead_letters.with_label_values(&["failed"]).inc();
+        self.metrics
+            .dead_letters
+            .with_label_values(&["failed"])
+            .inc();
         tracing::error!(
             error = %e,
             source_topic = msg.topic(),

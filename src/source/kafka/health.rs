@@ -104,7 +104,10 @@ pub struct StatsSummary {
 }
 
 pub fn summarize(stats: &Statistics) -> StatsSummary {
-    let connected = stats.brokers.values().any(|b| b.nodeid >= 0 && b.state == "UP");
+    let connected = stats
+        .brokers
+        .values()
+        .any(|b| b.nodeid >= 0 && b.state == "UP");
     let mut lags = Vec::new();
     for (name, topic) in &stats.topics {
         for (&p, part) in &topic.partitions {

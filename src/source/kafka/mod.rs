@@ -47,9 +47,13 @@ pub use health::SourceMetrics;
 /// Errors of the Kafka source.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot create the Kafka consumer: {0} (check [source] and the librdkafka options in [kafka])")]
+    #[error(
+        "cannot create the Kafka consumer: {0} (check [source] and the librdkafka options in [kafka])"
+    )]
     Consumer(KafkaError),
-    #[error("cannot create the dead-letter producer: {0} (check [kafka] or set source.dead_letter_topic = \"\")")]
+    #[error(
+        "cannot create the dead-letter producer: {0} (check [kafka] or set source.dead_letter_topic = \"\")"
+    )]
     Producer(KafkaError),
     #[error("cannot subscribe to topic {topic:?}: {source}")]
     Subscribe { topic: String, source: KafkaError },
@@ -88,7 +92,8 @@ pub fn spawn<O: Observer + Send + 'static>(
     let base = client_config(cfg);
     let dlq = match &cfg.dead_letter_topic {
         Some(t) => Some(Arc::new(
-            DeadLetter::new(base.clone(), t.clone(), metrics.clone()).map_err(SourceError::Producer)?,
+            DeadLetter::new(base.clone(), t.clone(), metrics.clone())
+                .map_err(SourceError::Producer)?,
         )),
         None => None,
     };
@@ -96,22 +101,45 @@ pub fn spawn<O: Observer + Send + 'static>(
     c.set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("statistics.interval.ms", cfg.statistics_interval.as_millis().to_string())
-        .set("queued.max.messages.kbytes", cfg.queued_max_messages_kbytes.to_string());
+        .set(
+            "statistics.interval.ms",
+            cfg.statistics_interval.as_millis().to_string(),
+        )
+        .set(
+            "queued.max.messages.kbytes",
+            cfg.queued_max_messages_kbytes.to_string(),
+        );
     if !cfg.kafka.contains_key("auto.offset.reset") {
         c.set("auto.offset.reset", "earliest");
     }
-    let ctx = SourceContext { health: health.clone(), metrics: metrics.clone(), dlq: dlq.clone(), stats: Mutex::new(None) };
-    let consumer: BaseConsumer<SourceContext> = c.create_with_context(ctx).map_err(SourceError::Consumer)?;
+    let ctx = SourceContext {
+        health: health.clone(),
+        metrics: metrics.clone(),
+        dlq: dlq.clone(),
+        stats: Mutex::new(None),
+    };
+    let consumer: BaseConsumer<SourceContext> =
+        c.create_with_context(ctx).map_err(SourceError::Consumer)?;
     consumer
         .subscribe(&[&cfg.topic])
-        .map_err(|source| SourceError::Subscribe { topic: cfg.topic.clone(), source })?;
+        .map_err(|source| SourceError::Subscribe {
+            topic: cfg.topic.clone(),
+            source,
+        })?;
     let commit_interval = cfg.commit_interval;
     let lag_interval = cfg.statistics_interval;
     std::thread::Builder::new()
         .name("lanewatch-consumer".into())
         .spawn(move || {
-            let s = consume(&consumer, &mut pipeline, dlq.as_deref(), &metrics, &shutdown, commit_interval, lag_interval);
+            let s = consume(
+                &consumer,
+                &mut pipeline,
+                dlq.as_deref(),
+                &metrics,
+                &shutdown,
+                commit_interval,
+                lag_interval,
+            );
             close(consumer, &health);
             (s, pipeline)
         })
@@ -185,7 +213,11 @@ fn consume<O: Observer>(
     summary
 }
 
-fn commit(consumer: &BaseConsumer<SourceContext>, mode: CommitMode, metrics: &SourceMetrics) -> bool {
+fn commit(
+    consumer: &BaseConsumer<SourceContext>,
+    mode: CommitMode,
+    metrics: &SourceMetrics,
+) -> bool {
     match consumer.commit_consumer_state(mode) {
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
         Err(e) => {
@@ -196,12 +228,24 @@ fn commit(consumer: &BaseConsumer<SourceContext>, mode: CommitMode, metrics: &So
     }
 }
 
-fn update_lag(consumer: &BaseConsumer<SourceContext>, last_ts: &FxHashMap<i32, i64>, m: &SourceMetrics, now: i64) {
-    let summary = consumer.context().stats.lock().ok().and_then(|mut s| s.take());
+fn update_lag(
+    consumer: &BaseConsumer<SourceContext>,
+    last_ts: &FxHashMap<i32, i64>,
+    m: &SourceMetrics,
+    now: i64,
+) {
+    let summary = consumer
+        .context()
+        .stats
+        .lock()
+        .ok()
+        .and_then(|mut s| s.take());
     let Some(summary) = summary else { return };
     for (topic, p, lag) in summary.lags {
         let ps = p.to_string();
-        m.lag_messages.with_label_values(&[&topic, &ps]).set(lag as f64);
+        m.lag_messages
+            .with_label_values(&[&topic, &ps])
+            .set(lag as f64);
         let secs = match (lag > 0, last_ts.get(&p)) {
             (true, Some(&ts)) => ((now - ts).max(0) as f64) / 1000.0,
             _ => 0.0,

@@ -1,0 +1,1 @@
+//! The commuter-traffic simulator: a queueing model per lane, paced into Kafka or JSONL.
