@@ -14,6 +14,8 @@
 //! - [`dedup`]: bounded de-duplication of `event_id`s.
 //! - [`lanes`]: the dense lane index, per-lane series (`stats`) and event-time windows
 //!   with the per-checkpoint watermark (`window`).
+//! - [`congestion`]: per checkpoint direction λ, μ, open lanes, Erlang C advice on
+//!   lanes to open, level of service and congestion state with hysteresis.
 //! - [`pipeline`]: parse → de-duplicate → lane → record, with the pipeline counters.
 //! - [`source`]: drivers that feed the pipeline; `source::kafka` is the live consumer
 //!   (delivery guarantee in its module doc) with its dead-letter producer.
@@ -24,6 +26,7 @@
 //! - [`simulate`]: the commuter-traffic simulator (queueing model per lane) and its sinks.
 
 pub mod config;
+pub mod congestion;
 pub mod dedup;
 pub mod event;
 pub mod export;

@@ -6,9 +6,10 @@ use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts};
 
 use crate::config::{Config, EventLimits};
+use crate::congestion::Congestion;
 use crate::dedup::Dedup;
 use crate::event::{self, Reason, Rejection};
-use crate::lanes::{LaneFamilies, Lanes, Observer, Resolve};
+use crate::lanes::{CheckpointWindow, ClosedWindow, LaneFamilies, Lanes, Observer, Resolve};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,8 +112,34 @@ pub struct Pipeline<O: Observer = ()> {
     dedup: Dedup,
     pub lanes: Lanes,
     pub counters: PipelineCounters,
+    pub congestion: Congestion,
+    congestion_size_ms: i64,
     pub observer: O,
     newest_event_ms: i64,
+}
+
+/// Feeds closed windows to the congestion analysis and the pipeline's observer, and
+/// the analyses to the observer.
+struct Both<'a, O> {
+    congestion: &'a mut Congestion,
+    size_ms: i64,
+    observer: &'a mut O,
+}
+
+impl<O: Observer> Observer for Both<'_, O> {
+    fn window_closed(&mut self, lane: u32, w: &ClosedWindow<'_>) {
+        self.congestion.window_closed(lane, w);
+        self.observer.window_closed(lane, w);
+    }
+    fn swept(&mut self, checkpoint: u32, watermark_ms: i64) {
+        for cw in self.congestion.swept(checkpoint, self.size_ms) {
+            self.observer.checkpoint_window(cw);
+        }
+        self.observer.swept(checkpoint, watermark_ms);
+    }
+    fn checkpoint_window(&mut self, w: &CheckpointWindow) {
+        self.observer.checkpoint_window(w);
+    }
 }
 
 impl Pipeline<()> {
@@ -129,6 +156,11 @@ impl<O: Observer> Pipeline<O> {
             dedup: Dedup::new(config.events.dedup_capacity),
             lanes: Lanes::new(config, families),
             counters: PipelineCounters::new(),
+            congestion: Congestion::new(&config.congestion, &config.registry),
+            congestion_size_ms: config.windows.sizes_ms[config
+                .congestion
+                .window_idx
+                .min(config.windows.sizes_ms.len() - 1)],
             observer,
             newest_event_ms: i64::MIN,
         }
@@ -138,6 +170,7 @@ impl<O: Observer> Pipeline<O> {
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
         let mut v = self.lanes.families().collectors();
         v.extend(self.counters.collectors());
+        v.extend(self.congestion.families().collectors());
         v
     }
 
@@ -166,7 +199,12 @@ impl<O: Observer> Pipeline<O> {
                 return Outcome::Overflow;
             }
         };
-        let late = self.lanes.record(lane, &ev, &mut self.observer);
+        let mut both = Both {
+            congestion: &mut self.congestion,
+            size_ms: self.congestion_size_ms,
+            observer: &mut self.observer,
+        };
+        let late = self.lanes.record(lane, &ev, &mut both);
         if late {
             self.counters.late.inc();
         }
@@ -190,6 +228,11 @@ impl<O: Observer> Pipeline<O> {
 
     /// Close every open window (end of a replay).
     pub fn flush(&mut self) {
-        self.lanes.flush(&mut self.observer);
+        let mut both = Both {
+            congestion: &mut self.congestion,
+            size_ms: self.congestion_size_ms,
+            observer: &mut self.observer,
+        };
+        self.lanes.flush(&mut both);
     }
 }

@@ -85,7 +85,46 @@ struct RawConfig {
     buckets: RawBuckets,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    congestion: RawCongestion,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCongestion {
+    #[serde(deserialize_with = "d")]
+    window: Duration,
+    #[serde(deserialize_with = "d")]
+    target_wait: Duration,
+    risk: f64,
+    #[serde(deserialize_with = "d")]
+    enter_p95: Duration,
+    #[serde(deserialize_with = "d")]
+    leave_p95: Duration,
+    #[serde(deserialize_with = "d")]
+    min_dwell: Duration,
+    los_bands: Vec<humantime_serde::Serde<Duration>>,
+}
+
+impl Default for RawCongestion {
+    fn default() -> Self {
+        let s = |secs| Duration::from_secs(secs);
+        RawCongestion {
+            window: s(300),
+            target_wait: s(600),
+            risk: 0.1,
+            enter_p95: s(600),
+            leave_p95: s(420),
+            min_dwell: s(600),
+            los_bands: DEFAULT_LOS_BANDS_S.iter().map(|&b| s(b).into()).collect(),
+        }
+    }
+}
+
+/// Upper bounds of level-of-service bands A–E for mean passage time, seconds: the HCM
+/// signalised-intersection control-delay bands (10/20/35/55/80 s) scaled ×7.5 so that
+/// F begins at the 10-minute target wait.
+pub const DEFAULT_LOS_BANDS_S: &[u64] = &[75, 150, 262, 412, 600];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -236,6 +275,22 @@ pub struct Config {
     pub max_dynamic_lanes: usize,
     pub buckets: Buckets,
     pub http: HttpConfig,
+    pub congestion: CongestionConfig,
+}
+
+/// Congestion analysis (DESIGN §3): Erlang C advice, level of service, hysteresis.
+#[derive(Debug, Clone)]
+pub struct CongestionConfig {
+    /// Index into `windows.sizes_ms` of the window the analysis runs on.
+    pub window_idx: usize,
+    pub target_wait_ms: i64,
+    /// Acceptable `P(wait > target_wait)`.
+    pub risk: f64,
+    pub enter_p95_ms: i64,
+    pub leave_p95_ms: i64,
+    pub min_dwell_ms: i64,
+    /// Upper bounds (ms) of bands A..E; above the last is F.
+    pub los_bands_ms: Vec<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +396,19 @@ impl Config {
         let c = validate(raw, registry, &mut p);
         debug_assert!(p.is_empty(), "defaults are valid: {p}");
         c
+    }
+
+    /// This configuration as a replay uses it: one event-time window of `window_ms`, the
+    /// quantiles of the replay report (p50, p90, p95, p99), `lateness_ms` when given, and
+    /// no clock-skew check (replayed events are in the past by design).
+    pub fn for_replay(mut self, window_ms: i64, lateness_ms: Option<i64>) -> Config {
+        self.windows.sizes_ms = vec![window_ms];
+        self.windows.quantiles = vec![0.5, 0.9, 0.95, 0.99];
+        if let Some(l) = lateness_ms {
+            self.windows.allowed_lateness_ms = l;
+        }
+        self.events.max_clock_skew_ms = None;
+        self
     }
 
     /// Parse a configuration from a string (`base` resolves the registry path).
@@ -618,7 +686,59 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
         );
     }
 
+    let cg = raw.congestion;
+    let window_idx = match sizes_ms.iter().position(|&w| w == ms(cg.window)) {
+        Some(i) => i,
+        None => {
+            p.push(
+                "congestion.window",
+                format!(
+                    "{} is not one of windows.sizes: add it there or pick one of them",
+                    humantime::format_duration(cg.window)
+                ),
+            );
+            0
+        }
+    };
+    if !(cg.risk > 0.0 && cg.risk < 1.0) {
+        p.push(
+            "congestion.risk",
+            format!("{} is not in (0, 1): write e.g. 0.1 for 10%", cg.risk),
+        );
+    }
+    if cg.target_wait.is_zero() {
+        p.push(
+            "congestion.target_wait",
+            "zero: give the wait a commuter should not exceed, e.g. \"10m\"",
+        );
+    }
+    if cg.leave_p95 >= cg.enter_p95 {
+        p.push(
+            "congestion.leave_p95",
+            "must be below congestion.enter_p95 (hysteresis: enter above one, leave below a lower one)",
+        );
+    }
+    let los_bands_ms: Vec<i64> = cg.los_bands.iter().map(|d| ms(**d)).collect();
+    if los_bands_ms.len() != 5
+        || los_bands_ms.windows(2).any(|w| w[0] >= w[1])
+        || los_bands_ms.first() == Some(&0)
+    {
+        p.push(
+            "congestion.los_bands",
+            "give 5 increasing upper bounds for bands A to E (F is above the last), e.g. [\"75s\", \"150s\", \"262s\", \"412s\", \"600s\"]",
+        );
+    }
+
     Config {
+        congestion: CongestionConfig {
+            window_idx,
+            target_wait_ms: ms(cg.target_wait),
+            risk: cg.risk,
+            enter_p95_ms: ms(cg.enter_p95),
+            leave_p95_ms: ms(cg.leave_p95),
+            min_dwell_ms: ms(cg.min_dwell),
+            los_bands_ms,
+        },
         registry,
         source: SourceConfig {
             brokers: s.brokers,

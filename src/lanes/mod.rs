@@ -10,7 +10,9 @@ use rustc_hash::FxHashMap;
 use crate::config::Config;
 use crate::event::{Direction, Event};
 pub use stats::{LaneFamilies, LaneStats, window_label};
-pub use window::{ClosedWindow, QuantileScratch, WindowSet, window_start};
+pub use window::{
+    CheckpointWindow, ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start,
+};
 
 /// Identity of a lane.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +63,11 @@ pub trait Observer {
     fn accepted(&mut self, _lane: u32, _ev: &Event<'_>, _late: bool) {}
     /// A window of `lane` closed.
     fn window_closed(&mut self, _lane: u32, _window: &ClosedWindow<'_>) {}
+    /// Every lane of `checkpoint` was swept up to `watermark_ms` (after its
+    /// `window_closed` calls).
+    fn swept(&mut self, _checkpoint: u32, _watermark_ms: i64) {}
+    /// The congestion analysis of a checkpoint direction's window.
+    fn checkpoint_window(&mut self, _window: &CheckpointWindow) {}
 }
 
 impl Observer for () {}
@@ -220,7 +227,7 @@ impl Lanes {
         let late = ev.departed_ms < watermark;
         if !late {
             for w in &mut lane.windows {
-                w.add(ev.departed_ms, ev.passage_ms());
+                w.add(ev.departed_ms, ev.passage_ms(), ev.inspection_duration_ms());
             }
         }
         if ev.departed_ms > cp.max_event_ms {
@@ -255,17 +262,26 @@ impl Lanes {
         } = self;
         let cp = &mut checkpoints[checkpoint as usize];
         for &id in &cp.lanes {
-            let lane = &mut lanes[id as usize];
-            for (i, w) in lane.windows.iter_mut().enumerate() {
-                let stats = &lane.stats;
-                w.close_until(wm, |start, samples| {
-                    let q = scratch.quantiles(samples, quantiles);
+            let Lane {
+                key,
+                windows,
+                stats,
+                ..
+            } = &mut lanes[id as usize];
+            let direction = key.direction;
+            for (i, w) in windows.iter_mut().enumerate() {
+                w.close_until(wm, |start, data| {
+                    let q = scratch.quantiles(&data.samples, quantiles);
                     let closed = ClosedWindow {
+                        key,
+                        checkpoint,
+                        direction,
                         size_idx: i,
                         start_ms: start,
                         size_ms: sizes_ms[i],
-                        count: samples.len() as u64,
+                        count: data.samples.len() as u64,
                         quantiles: q,
+                        data,
                     };
                     stats.throughput[i].set(closed.throughput_per_minute());
                     for (j, g) in stats.quantiles[i].iter().enumerate() {
@@ -276,6 +292,7 @@ impl Lanes {
             }
         }
         cp.next_sweep_ms = window_start(wm, sizes_ms[0]) + sizes_ms[0];
+        observer.swept(checkpoint, wm);
     }
 
     /// Close every window of every checkpoint (end of a replay).

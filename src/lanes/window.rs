@@ -3,9 +3,16 @@
 
 use std::collections::VecDeque;
 
+use super::LaneKey;
+use crate::event::Direction;
+
 /// A closed window of one lane and one window size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedWindow<'a> {
+    /// The lane and the dense id of its checkpoint.
+    pub key: &'a LaneKey,
+    pub checkpoint: u32,
+    pub direction: Direction,
     /// Index into the configured window sizes.
     pub size_idx: usize,
     pub start_ms: i64,
@@ -15,6 +22,8 @@ pub struct ClosedWindow<'a> {
     /// Passage-time quantiles in seconds, one per configured quantile; empty when
     /// `count == 0`.
     pub quantiles: &'a [f64],
+    /// What the window held (passage-time samples in ms, inspection sums).
+    pub data: &'a WindowData,
 }
 
 impl ClosedWindow<'_> {
@@ -24,10 +33,49 @@ impl ClosedWindow<'_> {
     }
 }
 
+/// The contents of one window of one lane.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct WindowData {
+    /// Passage times in ms, in arrival order.
+    pub samples: Vec<u32>,
+    /// Sum and count of inspection times (events that carry `inspection_started_at`).
+    pub inspection_sum_ms: i64,
+    pub inspection_n: u32,
+}
+
+impl WindowData {
+    pub const EMPTY: WindowData = WindowData {
+        samples: Vec::new(),
+        inspection_sum_ms: 0,
+        inspection_n: 0,
+    };
+
+    fn clear(&mut self) {
+        self.samples.clear();
+        self.inspection_sum_ms = 0;
+        self.inspection_n = 0;
+    }
+
+    /// Mean passage time in seconds (`None` when empty).
+    pub fn mean_passage_s(&self) -> Option<f64> {
+        (!self.samples.is_empty()).then(|| {
+            self.samples.iter().map(|&s| f64::from(s)).sum::<f64>()
+                / self.samples.len() as f64
+                / 1000.0
+        })
+    }
+
+    /// Mean inspection time in seconds (`None` when no event carried it).
+    pub fn mean_inspection_s(&self) -> Option<f64> {
+        (self.inspection_n > 0)
+            .then(|| self.inspection_sum_ms as f64 / f64::from(self.inspection_n) / 1000.0)
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     start: i64,
-    samples: Vec<u32>,
+    data: WindowData,
 }
 
 /// Open windows of one size for one lane, oldest first.
@@ -35,7 +83,7 @@ struct Slot {
 pub struct WindowSet {
     size_ms: i64,
     open: VecDeque<Slot>,
-    spare: Vec<Vec<u32>>,
+    spare: Vec<WindowData>,
     /// Start of the newest window reported (closed), to report each window once.
     last_reported: i64,
 }
@@ -55,20 +103,26 @@ impl WindowSet {
         }
     }
 
-    /// Add a passage (departure time, passage time in ms) to its window.
-    pub fn add(&mut self, departed_ms: i64, passage_ms: i64) {
+    /// Add a passage (departure time, passage time, inspection time in ms) to its window.
+    pub fn add(&mut self, departed_ms: i64, passage_ms: i64, inspection_ms: Option<i64>) {
         let start = window_start(departed_ms, self.size_ms);
         let sample = passage_ms.clamp(0, u32::MAX as i64) as u32;
         // Almost always the newest window: search from the back.
         let pos = self.open.iter().rposition(|s| s.start <= start);
-        match pos {
-            Some(i) if self.open[i].start == start => self.open[i].samples.push(sample),
+        let i = match pos {
+            Some(i) if self.open[i].start == start => i,
             _ => {
                 let at = pos.map_or(0, |i| i + 1);
-                let mut samples = self.spare.pop().unwrap_or_default();
-                samples.push(sample);
-                self.open.insert(at, Slot { start, samples });
+                let data = self.spare.pop().unwrap_or_default();
+                self.open.insert(at, Slot { start, data });
+                at
             }
+        };
+        let d = &mut self.open[i].data;
+        d.samples.push(sample);
+        if let Some(insp) = inspection_ms {
+            d.inspection_sum_ms += insp;
+            d.inspection_n += 1;
         }
     }
 
@@ -76,20 +130,20 @@ impl WindowSet {
     /// its start and samples. When no window with events closed at the newest
     /// boundary, `emit` is called once with an empty window for it, so that gauges
     /// of an idle lane drop to zero instead of repeating the last busy window.
-    pub fn close_until(&mut self, watermark_ms: i64, mut emit: impl FnMut(i64, &[u32])) {
+    pub fn close_until(&mut self, watermark_ms: i64, mut emit: impl FnMut(i64, &WindowData)) {
         while let Some(front) = self.open.front() {
             if front.start + self.size_ms > watermark_ms {
                 break;
             }
             let mut slot = self.open.pop_front().expect("front exists");
-            emit(slot.start, &slot.samples);
+            emit(slot.start, &slot.data);
             self.last_reported = self.last_reported.max(slot.start);
-            slot.samples.clear();
-            self.spare.push(slot.samples);
+            slot.data.clear();
+            self.spare.push(slot.data);
         }
         let newest_closed = window_start(watermark_ms, self.size_ms) - self.size_ms;
         if self.last_reported < newest_closed {
-            emit(newest_closed, &[]);
+            emit(newest_closed, &WindowData::EMPTY);
             self.last_reported = newest_closed;
         }
     }
@@ -102,8 +156,35 @@ impl WindowSet {
 
     /// Samples held in open windows (memory accounting and tests).
     pub fn open_samples(&self) -> usize {
-        self.open.iter().map(|s| s.samples.len()).sum()
+        self.open.iter().map(|s| s.data.samples.len()).sum()
     }
+}
+
+/// The congestion analysis of one checkpoint direction over one closed window
+/// (computed by `crate::congestion`, reported to observers such as the replay).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointWindow {
+    pub checkpoint: String,
+    pub direction: Direction,
+    pub start_ms: i64,
+    pub size_ms: i64,
+    pub passages: u64,
+    /// Nearest-rank p95 of passage times over all lanes of the direction, seconds.
+    pub p95_s: Option<f64>,
+    pub mean_passage_s: Option<f64>,
+    /// Arrival rate λ, vehicles per minute.
+    pub arrival_rate: f64,
+    /// Service rate μ per lane, vehicles per minute (`None`: not measurable yet).
+    pub service_rate: Option<f64>,
+    pub open_lanes: u32,
+    pub lanes: u32,
+    pub recommended_lanes: u32,
+    pub capacity_exceeded: bool,
+    /// `P(wait > target)` with the open lanes.
+    pub wait_probability: f64,
+    /// 1 (A) … 6 (F), from the mean passage time; `None` for an empty window.
+    pub level_of_service: Option<u8>,
+    pub congested: bool,
 }
 
 /// Exact nearest-rank quantiles of a window's samples. (An HdrHistogram per window
@@ -171,15 +252,15 @@ mod tests {
     #[test]
     fn windows_close_in_order_and_report_idle_boundaries() {
         let mut w = WindowSet::new(60_000);
-        w.add(59_999, 1000); // window 0
-        w.add(60_000, 2000); // window 60000
-        w.add(30_000, 3000); // window 0, out of order
+        w.add(59_999, 1000, None); // window 0
+        w.add(60_000, 2000, Some(500)); // window 60000
+        w.add(30_000, 3000, None); // window 0, out of order
         let mut got = Vec::new();
-        w.close_until(60_000, |s, v| got.push((s, v.to_vec())));
+        w.close_until(60_000, |s, v| got.push((s, v.samples.clone())));
         assert_eq!(got, vec![(0, vec![1000, 3000])]);
         got.clear();
         // Nothing between 120000 and 240000: the newest closed boundary is reported empty.
-        w.close_until(240_000, |s, v| got.push((s, v.to_vec())));
+        w.close_until(240_000, |s, v| got.push((s, v.samples.clone())));
         assert_eq!(got, vec![(60_000, vec![2000]), (180_000, vec![])]);
         assert!(!w.accepts(179_999, 240_000));
         assert!(w.accepts(240_000, 240_000));

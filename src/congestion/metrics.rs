@@ -1,0 +1,172 @@
+//! The congestion gauges: per checkpoint direction and per lane, resolved once.
+
+use prometheus::core::Collector;
+use prometheus::{Gauge, GaugeVec, Opts};
+
+use crate::event::Direction;
+
+pub struct DirGauges {
+    pub arrival: Gauge,
+    pub service: Gauge,
+    pub open: Gauge,
+    pub lanes: Gauge,
+    pub recommended: Gauge,
+    pub exceeded: Gauge,
+    pub wait_probability: Gauge,
+    pub p95: Gauge,
+    pub los: Gauge,
+    pub congested: Gauge,
+}
+
+pub struct LaneGauges {
+    pub los: Gauge,
+    pub queue: Gauge,
+}
+
+/// The congestion metric families.
+#[derive(Clone)]
+pub struct CongestionFamilies {
+    arrival: GaugeVec,
+    service: GaugeVec,
+    open: GaugeVec,
+    lanes: GaugeVec,
+    recommended: GaugeVec,
+    exceeded: GaugeVec,
+    wait_probability: GaugeVec,
+    p95: GaugeVec,
+    los: GaugeVec,
+    congested: GaugeVec,
+    lane_los: GaugeVec,
+    lane_queue: GaugeVec,
+}
+
+fn g(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge")
+}
+
+const DIR: &[&str] = &["checkpoint", "direction"];
+const LANE: &[&str] = &["checkpoint", "direction", "lane"];
+
+impl Default for CongestionFamilies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CongestionFamilies {
+    pub fn new() -> Self {
+        CongestionFamilies {
+            arrival: g(
+                "lanewatch_checkpoint_arrival_rate_per_minute",
+                "Vehicles arriving per minute (λ) over the congestion window, recovered from departures and the change of passage time.",
+                DIR,
+            ),
+            service: g(
+                "lanewatch_checkpoint_service_rate_per_minute",
+                "Vehicles one open lane clears per minute (μ): 1/mean inspection time, else the lanes' saturation flow. NaN until measurable.",
+                DIR,
+            ),
+            open: g(
+                "lanewatch_checkpoint_open_lanes",
+                "Lanes open in the congestion window: with departures, or scheduled open in the registry.",
+                DIR,
+            ),
+            lanes: g(
+                "lanewatch_checkpoint_lanes",
+                "Lanes the checkpoint direction has (registered and seen).",
+                DIR,
+            ),
+            recommended: g(
+                "lanewatch_checkpoint_recommended_lanes",
+                "Smallest number of open lanes for which M/M/c (Erlang C) gives P(wait > congestion.target_wait) < congestion.risk, capped at the lanes the direction has.",
+                DIR,
+            ),
+            exceeded: g(
+                "lanewatch_checkpoint_capacity_exceeded",
+                "1 when even every lane of the direction cannot meet the wait target (arrivals beyond capacity), else 0.",
+                DIR,
+            ),
+            wait_probability: g(
+                "lanewatch_checkpoint_wait_probability",
+                "Erlang C probability that a vehicle waits longer than congestion.target_wait with the lanes open now.",
+                DIR,
+            ),
+            p95: g(
+                "lanewatch_checkpoint_passage_p95_seconds",
+                "Nearest-rank p95 passage time over all lanes of the direction in the congestion window (NaN: no passages).",
+                DIR,
+            ),
+            los: g(
+                "lanewatch_checkpoint_level_of_service",
+                "Level of service of the mean passage time, 1 (A) to 6 (F); bands in congestion.los_bands.",
+                DIR,
+            ),
+            congested: g(
+                "lanewatch_checkpoint_congested",
+                "1 while congested: entered when p95 passage >= congestion.enter_p95, left when below congestion.leave_p95, each after congestion.min_dwell.",
+                DIR,
+            ),
+            lane_los: g(
+                "lanewatch_lane_level_of_service",
+                "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
+                LANE,
+            ),
+            lane_queue: g(
+                "lanewatch_lane_queue_length_vehicles",
+                "Vehicles queued at the lane by Little's law: departures per minute × mean queue wait (passage − inspection).",
+                LANE,
+            ),
+        }
+    }
+
+    pub fn dir(&self, checkpoint: &str, direction: Direction) -> DirGauges {
+        let l = [checkpoint, direction.as_str()];
+        let d = DirGauges {
+            arrival: self.arrival.with_label_values(&l),
+            service: self.service.with_label_values(&l),
+            open: self.open.with_label_values(&l),
+            lanes: self.lanes.with_label_values(&l),
+            recommended: self.recommended.with_label_values(&l),
+            exceeded: self.exceeded.with_label_values(&l),
+            wait_probability: self.wait_probability.with_label_values(&l),
+            p95: self.p95.with_label_values(&l),
+            los: self.los.with_label_values(&l),
+            congested: self.congested.with_label_values(&l),
+        };
+        // Unknown until the first window: NaN, not a misleading zero.
+        for g in [&d.service, &d.p95, &d.los] {
+            g.set(f64::NAN);
+        }
+        d
+    }
+
+    pub fn lane(&self, checkpoint: &str, direction: Direction, lane: &str) -> LaneGauges {
+        let l = [checkpoint, direction.as_str(), lane];
+        let g = LaneGauges {
+            los: self.lane_los.with_label_values(&l),
+            queue: self.lane_queue.with_label_values(&l),
+        };
+        g.los.set(f64::NAN);
+        g
+    }
+
+    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        [
+            &self.arrival,
+            &self.service,
+            &self.open,
+            &self.lanes,
+            &self.recommended,
+            &self.exceeded,
+            &self.wait_probability,
+            &self.p95,
+            &self.los,
+            &self.congested,
+            &self.lane_los,
+            &self.lane_queue,
+        ]
+        .into_iter()
+        .map(|v| Box::new(v.clone()) as Box<dyn Collector>)
+        .collect()
+    }
+}
