@@ -114,6 +114,7 @@ pub struct Pipeline<O: Observer = ()> {
     pub counters: PipelineCounters,
     pub congestion: Congestion,
     congestion_size_ms: i64,
+    idle_timeout_ms: i64,
     pub observer: O,
     newest_event_ms: i64,
 }
@@ -161,6 +162,7 @@ impl<O: Observer> Pipeline<O> {
                 .congestion
                 .window_idx
                 .min(config.windows.sizes_ms.len() - 1)],
+            idle_timeout_ms: config.windows.idle_timeout_ms,
             observer,
             newest_event_ms: i64::MIN,
         }
@@ -224,6 +226,18 @@ impl<O: Observer> Pipeline<O> {
     /// Event time of the newest accepted event (`None` before the first).
     pub fn newest_event_ms(&self) -> Option<i64> {
         (self.newest_event_ms != i64::MIN).then_some(self.newest_event_ms)
+    }
+
+    /// Live mode, when the source has nothing waiting: let silent checkpoints' windows
+    /// close (see `Lanes::advance_idle`).
+    pub fn tick(&mut self, now_ms: i64) {
+        let mut both = Both {
+            congestion: &mut self.congestion,
+            size_ms: self.congestion_size_ms,
+            observer: &mut self.observer,
+        };
+        self.lanes
+            .advance_idle(now_ms, self.idle_timeout_ms, &mut both);
     }
 
     /// Close every open window (end of a replay).

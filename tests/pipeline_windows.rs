@@ -150,3 +150,53 @@ proptest! {
         prop_assert_eq!(p.counters.late.get() + on_time, events.len() as u64);
     }
 }
+
+#[test]
+fn a_silent_checkpoint_closes_its_windows_by_the_wall_clock_when_caught_up() {
+    let c = config();
+    let mut p = Pipeline::with_observer(&c, Windows::default());
+    for i in 0..10 {
+        p.apply(&ev(i, "01", T0 + i as i64 * 1_000, 20_000), None);
+    }
+    assert!(
+        p.observer.closed.is_empty(),
+        "the watermark has not passed minute 0"
+    );
+    // No event for an hour: the source is caught up and calls tick.
+    p.tick(T0 + 3_600_000);
+    let one_min: u64 = p
+        .observer
+        .closed
+        .iter()
+        .filter(|w| w.1 == 0)
+        .map(|w| w.3)
+        .sum();
+    assert_eq!(one_min, 10, "minute 0 closed with its 10 passages");
+    let text = prometheus::TextEncoder::new()
+        .encode_to_string(&{
+            let r = prometheus::Registry::new();
+            for col in p.collectors() {
+                r.register(col).unwrap();
+            }
+            r.gather()
+        })
+        .unwrap();
+    let tp = text
+        .lines()
+        .find(|l| {
+            l.starts_with("lanewatch_lane_throughput_per_minute{")
+                && l.contains("lane=\"01\"")
+                && l.contains("window=\"1m\"")
+        })
+        .unwrap();
+    assert!(
+        tp.ends_with(" 0"),
+        "idle lane throughput falls to zero: {tp}"
+    );
+    // A later tick with nothing new changes nothing, and a fresh event is not late.
+    p.tick(T0 + 3_600_000);
+    assert!(matches!(
+        p.apply(&ev(99, "01", T0 + 3_600_000, 5_000), None),
+        Outcome::Accepted { late: false, .. }
+    ));
+}

@@ -183,6 +183,8 @@ struct RawWindows {
     sizes: Vec<humantime_serde::Serde<Duration>>,
     #[serde(deserialize_with = "d")]
     allowed_lateness: Duration,
+    #[serde(deserialize_with = "d")]
+    idle_timeout: Duration,
     quantiles: Vec<f64>,
 }
 
@@ -194,6 +196,7 @@ impl Default for RawWindows {
                 .map(|s| Duration::from_secs(s).into())
                 .collect(),
             allowed_lateness: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
             quantiles: vec![0.5, 0.9, 0.95, 0.99],
         }
     }
@@ -322,6 +325,10 @@ pub struct WindowConfig {
     /// Window lengths in milliseconds, ascending.
     pub sizes_ms: Vec<i64>,
     pub allowed_lateness_ms: i64,
+    /// Live mode, once caught up: a checkpoint whose newest departure is older than
+    /// this (wall clock) has its event time advanced, so its windows close and its
+    /// gauges fall to zero instead of repeating the last busy window.
+    pub idle_timeout_ms: i64,
     pub quantiles: Vec<f64>,
 }
 
@@ -620,6 +627,9 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
             "more than 4x the largest of windows.sizes: windows would stay open too long; lower it or add a larger window",
         );
     }
+    if w.idle_timeout < Duration::from_secs(1) {
+        p.push("windows.idle_timeout", "below 1s: use e.g. \"1m\"");
+    }
     for (i, q) in w.quantiles.iter().enumerate() {
         if !(*q > 0.0 && *q < 1.0) {
             p.push(
@@ -759,6 +769,7 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
         windows: WindowConfig {
             sizes_ms,
             allowed_lateness_ms: lateness,
+            idle_timeout_ms: ms(w.idle_timeout),
             quantiles: w.quantiles,
         },
         max_dynamic_lanes: raw.lanes.max_dynamic_lanes,

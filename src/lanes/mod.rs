@@ -295,6 +295,25 @@ impl Lanes {
         observer.swept(checkpoint, wm);
     }
 
+    /// Live mode, when the source is caught up: a checkpoint whose newest departure is
+    /// more than `idle_ms` before `now_ms` is silent (blocked, or closed for the
+    /// night), not behind; move its event time to `now_ms − idle_ms` so its windows
+    /// close and its gauges show the silence.
+    pub fn advance_idle<O: Observer>(&mut self, now_ms: i64, idle_ms: i64, observer: &mut O) {
+        let target = now_ms.saturating_sub(idle_ms);
+        for c in 0..self.checkpoints.len() {
+            let cp = &mut self.checkpoints[c];
+            if cp.max_event_ms == i64::MIN || cp.max_event_ms >= target {
+                continue;
+            }
+            cp.max_event_ms = target;
+            let wm = target.saturating_sub(self.lateness_ms);
+            if wm >= cp.next_sweep_ms {
+                self.sweep(c as u32, wm, observer);
+            }
+        }
+    }
+
     /// Close every window of every checkpoint (end of a replay).
     pub fn flush<O: Observer>(&mut self, observer: &mut O) {
         for c in 0..self.checkpoints.len() {

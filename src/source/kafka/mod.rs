@@ -161,11 +161,16 @@ fn consume<O: Observer>(
     let mut next_commit = Instant::now() + commit_interval;
     let mut next_lag = Instant::now() + lag_interval;
     let mut now = now_ms();
+    let mut next_tick = Instant::now();
     while !shutdown.is_cancelled() {
         // Poll a burst without looking at the clock per message.
+        let mut caught_up = false;
         for _ in 0..1024 {
             match consumer.poll(Duration::from_millis(100)) {
-                None => break,
+                None => {
+                    caught_up = true;
+                    break;
+                }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "consume error");
                     break;
@@ -199,6 +204,11 @@ fn consume<O: Observer>(
                 d.flush(Duration::from_secs(10));
             }
             commit(consumer, CommitMode::Async, metrics);
+        }
+        if caught_up && t >= next_tick {
+            // Nothing waiting: silence now means silent checkpoints, not a backlog.
+            next_tick = t + Duration::from_secs(1);
+            pipeline.tick(now);
         }
         if t >= next_lag {
             next_lag = t + lag_interval;
