@@ -34,7 +34,7 @@ pub struct Running<O: Observer + Send + 'static = ()> {
     pub health: Arc<Health>,
     shutdown: CancellationToken,
     http_stop: CancellationToken,
-    http: tokio::task::JoinHandle<Result<(), HttpError>>,
+    http: tokio::task::JoinHandle<()>,
     consumer: std::thread::JoinHandle<(SourceSummary, Pipeline<O>)>,
 }
 
@@ -51,7 +51,7 @@ pub async fn start_with<O: Observer + Send + 'static>(
     metrics.register_event_age(pipeline.counters.newest_event.clone());
     let source_metrics = SourceMetrics::new();
     metrics.register(source_metrics.collectors());
-    let server = HttpServer::bind(config.http.listen, metrics.clone(), health.clone()).await?;
+    let server = HttpServer::bind(&config.http, metrics.clone(), health.clone()).await?;
     let addr = server.local_addr();
     let consumer = kafka::spawn(
         &config.source,
@@ -99,10 +99,8 @@ impl<O: Observer + Send + 'static> Running<O> {
             Ok(Err(p)) => Err(RunError::Panicked(panic_message(&p))),
             Err(e) => Err(RunError::Panicked(e.to_string())),
         };
-        match http.await {
-            Ok(Err(e)) => return Err(e.into()),
-            Err(e) => tracing::error!(error = %e, "HTTP task failed"),
-            Ok(Ok(())) => {}
+        if let Err(e) = http.await {
+            tracing::error!(error = %e, "HTTP task failed");
         }
         result
     }

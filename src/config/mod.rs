@@ -257,6 +257,13 @@ struct RawHttp {
     listen: String,
     #[serde(deserialize_with = "d")]
     shutdown_grace: Duration,
+    web_config_file: Option<PathBuf>,
+    max_connections: usize,
+    #[serde(deserialize_with = "d")]
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+    #[serde(deserialize_with = "d")]
+    connection_max_age: Duration,
 }
 
 impl Default for RawHttp {
@@ -264,6 +271,11 @@ impl Default for RawHttp {
         RawHttp {
             listen: "0.0.0.0:9898".into(),
             shutdown_grace: Duration::from_secs(5),
+            web_config_file: None,
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 * 1024,
+            connection_max_age: Duration::from_secs(300),
         }
     }
 }
@@ -344,6 +356,12 @@ pub struct Buckets {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub shutdown_grace: Duration,
+    /// Exporter-toolkit web config (TLS, basic auth), resolved against the config file.
+    pub web_config_file: Option<PathBuf>,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub connection_max_age: Duration,
 }
 
 /// librdkafka options lanewatch sets itself; overriding them would break the guarantees.
@@ -388,7 +406,7 @@ impl Config {
             }
             None => Registry::default(),
         };
-        let config = validate(raw, registry, &mut problems);
+        let config = validate(raw, registry, base, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -400,7 +418,7 @@ impl Config {
     pub fn with_registry(registry: Registry) -> Config {
         let raw: RawConfig = toml::from_str("").expect("empty config parses");
         let mut p = Problems::default();
-        let c = validate(raw, registry, &mut p);
+        let c = validate(raw, registry, Path::new("."), &mut p);
         debug_assert!(p.is_empty(), "defaults are valid: {p}");
         c
     }
@@ -438,7 +456,7 @@ impl Config {
             None => Registry::default(),
         };
         let mut p = Problems::default();
-        let c = validate(raw, registry, &mut p);
+        let c = validate(raw, registry, base, &mut p);
         if p.is_empty() {
             Ok(c)
         } else {
@@ -515,7 +533,7 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
+fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -> Config {
     let s = raw.source;
     if s.brokers.trim().is_empty() {
         p.push(
@@ -689,6 +707,26 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
             SocketAddr::from(([127, 0, 0, 1], 0))
         }
     };
+    if raw.http.max_connections == 0 {
+        p.push(
+            "http.max_connections",
+            "0: no scrape could connect; use e.g. 64",
+        );
+    }
+    if raw.http.max_header_bytes < 8192 {
+        p.push(
+            "http.max_header_bytes",
+            "below 8192 (the HTTP parser's minimum buffer): use e.g. 16384",
+        );
+    }
+    if raw.http.header_read_timeout.is_zero() {
+        p.push("http.header_read_timeout", "zero: use e.g. \"5s\"");
+    }
+    if let Some(f) = &raw.http.web_config_file
+        && let Err(e) = crate::export::web_config::WebConfig::load(&base.join(f))
+    {
+        p.push("http.web_config_file", e.to_string());
+    }
     if registry.lane_count() + raw.lanes.max_dynamic_lanes == 0 {
         p.push(
             "lanes.max_dynamic_lanes",
@@ -782,6 +820,11 @@ fn validate(raw: RawConfig, registry: Registry, p: &mut Problems) -> Config {
         http: HttpConfig {
             listen,
             shutdown_grace: raw.http.shutdown_grace,
+            web_config_file: raw.http.web_config_file.map(|f| base.join(f)),
+            max_connections: raw.http.max_connections,
+            header_read_timeout: raw.http.header_read_timeout,
+            max_header_bytes: raw.http.max_header_bytes,
+            connection_max_age: raw.http.connection_max_age,
         },
     }
 }

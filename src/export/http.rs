@@ -1,24 +1,39 @@
 //! HTTP endpoints: `/metrics` (Prometheus text exposition), `/healthz` (the process
 //! is alive), `/readyz` (200 only when connected with a settled group assignment).
+//!
+//! Hardened against slow or hostile clients: a cap on open connections (503 beyond
+//! it), a header-read timeout (slowloris), a header-size limit (431), a maximum
+//! connection age, and `405` for methods other than GET/HEAD. Optionally TLS and basic
+//! auth (on `/metrics`) from an exporter-toolkit web-config file.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::metrics::Metrics;
+use super::web_config::{BasicAuth, WebConfig};
+use crate::config::HttpConfig;
 use crate::health::Health;
 
 #[derive(Clone)]
 struct AppState {
     metrics: Metrics,
     health: Arc<Health>,
+    auth: Option<BasicAuth>,
 }
 
 /// Errors of the HTTP server.
@@ -29,32 +44,70 @@ pub enum HttpError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Serve(std::io::Error),
+    #[error(transparent)]
+    WebConfig(#[from] super::web_config::WebConfigError),
 }
 
 /// A bound, not yet serving, HTTP server.
 pub struct HttpServer {
     listener: TcpListener,
     router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    cfg: HttpConfig,
 }
 
 impl HttpServer {
     pub async fn bind(
-        addr: SocketAddr,
+        cfg: &HttpConfig,
         metrics: Metrics,
         health: Arc<Health>,
     ) -> Result<Self, HttpError> {
+        let web = match &cfg.web_config_file {
+            Some(p) => WebConfig::load(p)?,
+            None => WebConfig::default(),
+        };
+        let addr = cfg.listen;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| HttpError::Bind { addr, source })?;
+        let headers: Vec<(HeaderName, HeaderValue)> = web
+            .headers
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    HeaderName::try_from(k.as_str()).ok()?,
+                    HeaderValue::try_from(v.as_str()).ok()?,
+                ))
+            })
+            .collect();
+        let state = AppState {
+            metrics,
+            health,
+            auth: web.auth.clone(),
+        };
         let router = Router::new()
             .route("/metrics", get(metrics_handler))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(ready_handler))
             .route("/", get(index))
-            .with_state(AppState { metrics, health });
-        Ok(HttpServer { listener, router })
+            .layer(middleware::from_fn(move |req: Request, next: Next| {
+                let headers = headers.clone();
+                async move {
+                    let mut res = next.run(req).await;
+                    for (k, v) in headers {
+                        res.headers_mut().insert(k, v);
+                    }
+                    res
+                }
+            }))
+            .with_state(state);
+        let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
+        Ok(HttpServer {
+            listener,
+            router,
+            tls,
+            cfg: cfg.clone(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -63,17 +116,118 @@ impl HttpServer {
             .expect("bound socket has an address")
     }
 
-    /// Serve until `shutdown` is cancelled.
-    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), HttpError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
+    /// Serve until `shutdown` is cancelled; then let in-flight requests finish (up to
+    /// `http.shutdown_grace`).
+    pub async fn serve(self, shutdown: CancellationToken) {
+        let HttpServer {
+            listener,
+            router,
+            tls,
+            cfg,
+        } = self;
+        let permits = Arc::new(Semaphore::new(cfg.max_connections));
+        let tracker = TaskTracker::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                tracker.spawn(reject_busy(stream));
+                continue;
+            };
+            let (router, tls, cfg, shutdown) =
+                (router.clone(), tls.clone(), cfg.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                let _permit = permit;
+                match tls {
+                    None => serve_conn(stream, router, &cfg, shutdown).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => serve_conn(s, router, &cfg, shutdown).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    }
+                }
+            });
+        }
+        tracker.close();
+        if tokio::time::timeout(cfg.shutdown_grace, tracker.wait())
             .await
-            .map_err(HttpError::Serve)
+            .is_err()
+        {
+            tracing::warn!("HTTP connections still open after the shutdown grace; closing them");
+        }
     }
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> Response {
-    let body = s.metrics.encode();
+async fn reject_busy(mut stream: tokio::net::TcpStream) {
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        stream.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        ),
+    )
+    .await;
+}
+
+async fn serve_conn<S>(stream: S, router: Router, cfg: &HttpConfig, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .max_buf_size(cfg.max_header_bytes.max(8192));
+    let conn = b.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router));
+    tokio::pin!(conn);
+    let age = tokio::time::sleep(cfg.connection_max_age);
+    tokio::pin!(age);
+    tokio::select! {
+        r = conn.as_mut() => { if let Err(e) = r { tracing::debug!(error = %e, "HTTP connection ended with an error") } return; }
+        _ = shutdown.cancelled() => {}
+        _ = &mut age => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(cfg.shutdown_grace, conn).await;
+}
+
+async fn metrics_handler(State(s): State<AppState>, req: Request) -> Response {
+    if let Some(auth) = &s.auth {
+        let h = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        // bcrypt is deliberately slow: check off the async workers.
+        let (auth, h) = (auth.clone(), h.map(str::to_owned));
+        let ok = tokio::task::spawn_blocking(move || auth.check(h.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"lanewatch\"")],
+                "unauthorized\n",
+            )
+                .into_response();
+        }
+    }
+    let body = tokio::task::spawn_blocking(move || s.metrics.encode())
+        .await
+        .unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,

@@ -1,0 +1,351 @@
+//! The metrics endpoint under TLS with basic auth (real TLS client: curl), and against
+//! slow or hostile clients while a real Kafka feed keeps being ingested.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use lanewatch::config::Config;
+use lanewatch::export::http::HttpServer;
+use lanewatch::export::metrics::Metrics;
+use lanewatch::health::Health;
+use tokio_util::sync::CancellationToken;
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
+fn make_certs(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=lanewatch-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "server.crt",
+        ],
+    );
+}
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/stderr", "-w", "%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_basic_auth_with_an_exporter_toolkit_web_config() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let hash = bcrypt::hash("s3cret-pass", 6).unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lanewatch.toml"),
+        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n",
+    )
+    .unwrap();
+    let config =
+        Config::load(&dir.path().join("lanewatch.toml")).expect("config with web config loads");
+    let server = HttpServer::bind(&config.http, Metrics::new(), Arc::new(Health::default()))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.serve(stop.clone()));
+    let url = format!("https://127.0.0.1:{}/metrics", addr.port());
+    let ca = dir.path().join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let (url2, ca2) = (url.clone(), ca.to_string());
+    let results = tokio::task::spawn_blocking(move || {
+        (
+            curl(&["--cacert", &ca2, "-u", "prometheus:s3cret-pass", &url2]),
+            curl(&["--cacert", &ca2, "-u", "prometheus:wrong", &url2]),
+            curl(&["--cacert", &ca2, &url2]),
+            curl(&["--cacert", &ca2, "-u", "nobody:s3cret-pass", &url2]),
+            curl(&["--cacert", &ca2, &url2.replace("/metrics", "/healthz")]),
+            // Plain HTTP against the TLS port is refused.
+            curl(&[&url2.replace("https", "http")]),
+        )
+    })
+    .await
+    .unwrap();
+    let _ = ca;
+    let (ok, wrong, none, nobody, health, plain) = results;
+    assert_eq!(ok.0, "200", "right credentials: {}", ok.1);
+    assert!(
+        ok.1.contains("lanewatch_build_info"),
+        "metrics body over TLS"
+    );
+    assert_eq!(wrong.0, "401");
+    assert_eq!(none.0, "401");
+    assert_eq!(nobody.0, "401");
+    assert_eq!(health.0, "200", "health endpoints need no credentials");
+    assert_ne!(plain.0, "200");
+    // The configured extra header is served.
+    let (url3, ca3) = (url.clone(), dir.path().join("ca.crt"));
+    let head = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args([
+                "-s",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "--cacert",
+                ca3.to_str().unwrap(),
+                "-u",
+                "prometheus:s3cret-pass",
+                &url3,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&head.stdout)
+            .to_ascii_lowercase()
+            .contains("x-content-type-options: nosniff")
+    );
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[test]
+fn a_bad_web_config_names_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "basic_auth_users:\n  admin: plaintext-password\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lanewatch.toml"),
+        "[http]\nweb_config_file = \"web.yml\"\n",
+    )
+    .unwrap();
+    let err = Config::load(&dir.path().join("lanewatch.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("http.web_config_file")
+            && err.contains("basic_auth_users.admin")
+            && err.contains("bcrypt"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
+    )
+    .unwrap();
+    let err = Config::load(&dir.path().join("lanewatch.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cert_file") && err.contains("missing.crt"),
+        "{err}"
+    );
+}
+
+fn raw_request(addr: std::net::SocketAddr, req: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_scrapers_are_bounded_and_ingestion_is_unaffected() {
+    let topic = fresh_topic("hostile", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &topic,
+        &unique("group"),
+        "",
+        "",
+        "max_connections = 16\nheader_read_timeout = \"1s\"\nmax_header_bytes = 8192\n",
+    );
+    let shutdown = CancellationToken::new();
+    let running = lanewatch::start(&config, shutdown.clone()).await.unwrap();
+    let addr = running.addr;
+
+    // Slowloris: 40 connections that send half a request line and stall.
+    let stallers: Vec<TcpStream> = (0..40)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
+            s
+        })
+        .collect();
+    // Ingestion goes on meanwhile.
+    let base = now_ms() - 600_000;
+    let events: Vec<(String, Vec<u8>)> = (0..3000)
+        .map(|i| {
+            let lane = format!("H{}", i % 6);
+            let d = base + i * 100;
+            (
+                format!("hq/inbound/{lane}"),
+                event_json(
+                    &format!("h-{i}"),
+                    "hq",
+                    "inbound",
+                    &lane,
+                    d - 30_000,
+                    None,
+                    d,
+                )
+                .into_bytes(),
+            )
+        })
+        .collect();
+    produce(&topic, &events);
+    // Over the connection cap: a fast 503, not a hang.
+    let t = Instant::now();
+    let busy = tokio::task::spawn_blocking(move || {
+        raw_request(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    })
+    .await
+    .unwrap();
+    assert!(busy.starts_with("HTTP/1.1 503"), "over the cap: {busy:.80}");
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "answered in {:?}",
+        t.elapsed()
+    );
+    // The stalled connections are cut by the header-read timeout.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let closed = tokio::task::spawn_blocking(move || {
+        stallers
+            .into_iter()
+            .filter(|s| {
+                let mut s = s.try_clone().unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 512];
+                matches!(s.read(&mut buf), Ok(_))
+            })
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        closed, 40,
+        "every stalled connection was answered or closed"
+    );
+    // Oversized headers: 431. Wrong method: 405.
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let r = tokio::task::spawn_blocking(move || raw_request(addr, big.as_bytes()))
+        .await
+        .unwrap();
+    assert!(r.starts_with("HTTP/1.1 431"), "{r:.80}");
+    let r = tokio::task::spawn_blocking(move || {
+        raw_request(
+            addr,
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(r.starts_with("HTTP/1.1 405"), "{r:.80}");
+    let r = tokio::task::spawn_blocking(move || {
+        raw_request(
+            addr,
+            b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(r.starts_with("HTTP/1.1 404"), "{r:.80}");
+    // Many concurrent scrapes all succeed (within the cap) and ingestion completed.
+    let scrapes: Vec<_> = (0..12)
+        .map(|_| tokio::spawn(async move { http_get(addr, "/metrics").await.0 }))
+        .collect();
+    for s in scrapes {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    eventually(Duration::from_secs(30), "all events ingested", || async {
+        (scrape(addr)
+            .await
+            .get("lanewatch_events_received_total", &[])
+            == Some(3000.0))
+        .then_some(())
+    })
+    .await;
+    shutdown.cancel();
+    running.wait().await.unwrap();
+}
