@@ -83,8 +83,16 @@ for s in socks:
 EOF
 }
 
-cluster_id() { # 22-char base64url of 16 random bytes
-  python3 -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))'
+cluster_id() { # 22-char base64url of 16 random bytes; like Kafka's Uuid.randomUuid() never
+  # starting with "-", which the StorageTool's argument parser would take for an option.
+  python3 -c '
+import base64, os
+while True:
+    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s)
+        break
+'
 }
 
 prop() { # prop FILE KEY
@@ -205,7 +213,7 @@ failure_reason() { # DIR: the most specific exception messages this launch logge
 import re, sys
 causes, msgs = [], []
 for line in sys.stdin:
-    m = re.match(r"^(Caused by: )?[\w.$]+(?:Exception|Error): (.*)$", line.strip())
+    m = re.match(r"^(Caused by: )?(?:[\w.$]+(?:Exception|Error)|[\w-]+: error): (.*)$", line.strip())
     if m:
         (causes if m.group(1) else msgs).append(m.group(2))
 msgs = list(dict.fromkeys(causes or msgs))
@@ -230,7 +238,7 @@ launch() { # DIR -> 0 ready, 1 failed, 2 failed with "address in use"
     local cid
     cid="$(cluster_id)"
     if ! java -Xmx256m -Dlog4j2.configurationFile="$dir/log4j2.xml" -cp "$libs/*" \
-        kafka.tools.StorageTool format --standalone -t "$cid" -c "$dir/server.properties" \
+        kafka.tools.StorageTool format --standalone --cluster-id="$cid" -c "$dir/server.properties" \
         >>"$dir/kafka.log" 2>&1; then
       show_logs "$dir"
       err "formatting Kafka storage in $dir/data failed: $(failure_reason "$dir")"
