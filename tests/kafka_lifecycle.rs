@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::service::Service;
 use common::*;
 use tokio_util::sync::CancellationToken;
 
@@ -34,73 +32,6 @@ fn traffic(cp: &str, n: usize, lanes: usize) -> Vec<(String, Vec<u8>)> {
 
 const EMPTY_REGISTRY: &str = "";
 
-/// The `lanewatch run` binary as a child process; its `/metrics` address is read from
-/// its JSON log.
-struct Service {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Service {
-    fn start(config: &std::path::Path) -> Service {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lanewatch"))
-            .args(["run", "--config"])
-            .arg(config)
-            .args(["--log-format", "json"])
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("lanewatch starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("serving /metrics")
-                    && let Some(t) = tx.take()
-                {
-                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let _ = t.send(
-                        v["fields"]["addr"]
-                            .as_str()
-                            .unwrap()
-                            .parse::<SocketAddr>()
-                            .unwrap(),
-                    );
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("lanewatch logs its address");
-        Service { child, addr }
-    }
-
-    fn sigterm(&self) {
-        let rc = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(rc.success());
-    }
-
-    /// Wait for exit; returns the status and how long it took.
-    fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
-        let t = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return (s, t.elapsed());
-            }
-            if t.elapsed() > limit {
-                let _ = self.child.kill();
-                panic!("lanewatch did not exit within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_commits_and_restart_rereads_nothing() {
     let partitions = 4;
@@ -126,7 +57,7 @@ async fn sigterm_mid_stream_commits_and_restart_rereads_nothing() {
         },
     )
     .await;
-    first.sigterm();
+    first.signal("TERM");
     let (status, took) = first.wait(Duration::from_secs(10));
     assert!(status.success(), "exit status {status:?}");
     assert!(took < Duration::from_secs(10), "stopped in {took:?}");
@@ -159,7 +90,7 @@ async fn sigterm_mid_stream_commits_and_restart_rereads_nothing() {
     // Nothing re-read: exactly the uncommitted remainder arrives, each counted once.
     assert_eq!(m.sum("lanewatch_passages_total", &[]), rest);
     assert_eq!(m.get("lanewatch_events_duplicate_total", &[]), Some(0.0));
-    second.sigterm();
+    second.signal("TERM");
     let (status, _) = second.wait(Duration::from_secs(10));
     assert!(status.success());
     assert_eq!(

@@ -3,6 +3,8 @@
 //! committed offsets, and scraping `/metrics` over real HTTP.
 #![allow(dead_code)]
 
+pub mod service;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -301,14 +303,15 @@ impl Metrics {
 
     /// The value of the one sample of `name` whose labels include `labels`.
     pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let mut it = self.samples.iter().filter(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        });
-        let first = it.next().map(|s| s.2);
-        first
+        self.samples
+            .iter()
+            .find(|(n, l, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.2)
     }
 
     /// Sum over every sample of `name` whose labels include `labels`.

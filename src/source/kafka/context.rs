@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
-use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::dlq::DeadLetter;
@@ -57,8 +56,8 @@ impl ConsumerContext for SourceContext {
                 d.flush(Duration::from_secs(10));
             }
             match consumer.commit_consumer_state(CommitMode::Sync) {
-                // Successes are counted by the commit callback.
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Ok(()) => self.metrics.commits.with_label_values(&["ok"]).inc(),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                 Err(e) => {
                     self.metrics.commits.with_label_values(&["error"]).inc();
                     tracing::error!(error = %e, "commit of revoked partitions failed; they may be re-read by their next owner");
@@ -93,17 +92,6 @@ impl ConsumerContext for SourceContext {
                 self.metrics.assigned.set(n);
             }
             Rebalance::Error(e) => tracing::error!(error = %e, "rebalance error"),
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        match result {
-            Ok(()) => self.metrics.commits.with_label_values(&["ok"]).inc(),
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                self.metrics.commits.with_label_values(&["error"]).inc();
-                tracing::warn!(error = %e, "offset commit failed; the offsets stay stored and the next commit retries");
-            }
         }
     }
 }

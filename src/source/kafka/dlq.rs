@@ -77,6 +77,11 @@ impl DeadLetter {
     ) -> Result<Self, KafkaError> {
         cfg.set("enable.idempotence", "true");
         cfg.set("linger.ms", "20");
+        // Oversized rejects are dead-lettered whole; the topic's max.message.bytes must
+        // allow them too, or the delivery fails (counted and logged).
+        if cfg.get("message.max.bytes").is_none() {
+            cfg.set("message.max.bytes", "16777216");
+        }
         let producer = cfg.create_with_context(DlqContext {
             metrics: metrics.clone(),
         })?;

@@ -5,9 +5,10 @@
 //! Messages are polled and applied synchronously on one thread. A message's offset is
 //! stored (`enable.auto.offset.store=false`, `store_offset` per message) only after the
 //! pipeline applied it and, for a rejected message, after it was queued to the
-//! dead-letter producer. Stored offsets are committed every `source.commit_interval`
-//! (after flushing the dead-letter queue), synchronously when partitions are revoked,
-//! and synchronously at shutdown (stop polling → everything polled is applied →
+//! dead-letter producer. Stored offsets are committed synchronously (so every result
+//! is known, counted and a failure retried by the next commit) every
+//! `source.commit_interval` after flushing the dead-letter queue, when partitions are
+//! revoked, and at shutdown (stop polling → everything polled is applied →
 //! flush dead letters → commit → leave the group).
 //!
 //! What can be duplicated: after a crash (SIGKILL, OOM, power loss) the messages
@@ -146,6 +147,8 @@ pub fn spawn<O: Observer + Send + 'static>(
         .map_err(SourceError::Thread)
 }
 
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
 fn consume<O: Observer>(
     consumer: &BaseConsumer<SourceContext>,
     pipeline: &mut Pipeline<O>,
@@ -166,9 +169,12 @@ fn consume<O: Observer>(
         // Poll a burst without looking at the clock per message.
         let mut caught_up = false;
         for _ in 0..1024 {
-            match consumer.poll(Duration::from_millis(100)) {
+            let polled_at = Instant::now();
+            match consumer.poll(POLL_TIMEOUT) {
                 None => {
-                    caught_up = true;
+                    // `None` also follows a rebalance or commit event served by poll;
+                    // only a poll that waited out its timeout means nothing is waiting.
+                    caught_up = polled_at.elapsed() >= POLL_TIMEOUT;
                     break;
                 }
                 Some(Err(e)) => {
@@ -203,7 +209,7 @@ fn consume<O: Observer>(
             if let Some(d) = dlq {
                 d.flush(Duration::from_secs(10));
             }
-            commit(consumer, CommitMode::Async, metrics);
+            commit(consumer, metrics);
         }
         if caught_up && t >= next_tick {
             // Nothing waiting: silence now means silent checkpoints, not a backlog.
@@ -219,17 +225,19 @@ fn consume<O: Observer>(
     if let Some(d) = dlq {
         d.flush(Duration::from_secs(10));
     }
-    summary.final_commit_ok = commit(consumer, CommitMode::Sync, metrics);
+    summary.final_commit_ok = commit(consumer, metrics);
     summary
 }
 
-fn commit(
-    consumer: &BaseConsumer<SourceContext>,
-    mode: CommitMode,
-    metrics: &SourceMetrics,
-) -> bool {
-    match consumer.commit_consumer_state(mode) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
+/// Commit the stored offsets synchronously; `false` (counted, logged) on failure — the
+/// offsets stay stored and the next commit retries them.
+fn commit(consumer: &BaseConsumer<SourceContext>, metrics: &SourceMetrics) -> bool {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => {
+            metrics.commits.with_label_values(&["ok"]).inc();
+            true
+        }
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
         Err(e) => {
             metrics.commits.with_label_values(&["error"]).inc();
             tracing::warn!(error = %e, "offset commit failed; the offsets stay stored and the next commit retries");
@@ -265,16 +273,9 @@ fn update_lag(
 }
 
 fn close(consumer: BaseConsumer<SourceContext>, health: &Health) {
-    // Leave the group: revocation runs pre_rebalance (a no-op commit now), then the
-    // consumer is closed and destroyed.
-    if let Err(e) = consumer.close_queue() {
-        tracing::warn!(error = %e, "closing the consumer queue");
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !consumer.closed() && Instant::now() < deadline {
-        consumer.poll(Duration::from_millis(50));
-    }
+    // Leave the group: dropping the consumer closes it (revocation runs pre_rebalance,
+    // a no-op commit now) and polls until librdkafka reports it closed.
     health.set_stopped();
     drop(consumer);
-    tracing::info!("consumer closed");
+    tracing::info!("consumer closed, group left");
 }
