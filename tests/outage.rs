@@ -1,0 +1,102 @@
+//! A broker outage on a broker of this test's own (the shared one stays up): the
+//! process stays up, `/readyz` turns 503 and back, the connectivity gauge follows,
+//! consumption resumes and nothing is lost.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tokio_util::sync::CancellationToken;
+
+fn kafka_sh() -> PathBuf {
+    std::env::var_os("LANEWATCH_KAFKA_SH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/kafka.sh"))
+}
+
+fn kafka(cmd: &str, dir: &Path) {
+    let out = Command::new("bash").arg(kafka_sh()).arg(cmd).arg(dir).output().expect("kafka.sh runs");
+    assert!(out.status.success(), "kafka.sh {cmd}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// A broker of our own, stopped when dropped.
+struct OwnBroker(PathBuf);
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(kafka_sh()).arg("stop").arg(&self.0).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_of_a_minute_is_survived_without_loss() {
+    let base = std::env::var_os("LANEWATCH_TEST_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let bdir = dir.path().join("broker");
+    kafka("start", &bdir);
+    let broker = OwnBroker(bdir.clone());
+    let bootstrap = std::fs::read_to_string(bdir.join("bootstrap")).unwrap().trim().to_string();
+    // SAFETY: the shared helpers read LANEWATCH_TEST_BROKERS; this test binary has
+    // only this test, so pointing it at our own broker affects nothing else.
+    unsafe { std::env::set_var("LANEWATCH_TEST_BROKERS", &bootstrap) };
+
+    let topic = fresh_topic("outage", 3).await;
+    let group = unique("group");
+    let cdir = tempfile::tempdir().unwrap();
+    let config = config(cdir.path(), &topic, &group, "", "", "");
+    let base_ms = now_ms() - 3_600_000;
+    let batch = |from: usize, n: usize| -> Vec<(String, Vec<u8>)> {
+        (from..from + n)
+            .map(|i| {
+                let lane = format!("O{}", i % 9);
+                let d = base_ms + i as i64 * 50;
+                (format!("oq/inbound/{lane}"), event_json(&format!("o-{i}"), "oq", "inbound", &lane, d - 20_000, None, d).into_bytes())
+            })
+            .collect()
+    };
+    produce(&topic, &batch(0, 5_000));
+    let shutdown = CancellationToken::new();
+    let running = lanewatch::start(&config, shutdown.clone()).await.unwrap();
+    let a = running.addr;
+    eventually(Duration::from_secs(60), "ready and first batch consumed", || async {
+        let ready = http_get(a, "/readyz").await.0 == 200;
+        let got = scrape(a).await.get("lanewatch_events_received_total", &[]) == Some(5_000.0);
+        (ready && got).then_some(())
+    })
+    .await;
+
+    let stopped_at = Instant::now();
+    kafka("stop", &bdir);
+    eventually(Duration::from_secs(30), "/readyz 503 and disconnected", || async {
+        let not_ready = http_get(a, "/readyz").await.0 == 503;
+        let down = scrape(a).await.get("lanewatch_broker_connected", &[]) == Some(0.0);
+        (not_ready && down).then_some(())
+    })
+    .await;
+    let detected = stopped_at.elapsed();
+    // A minute without a broker: the process stays up and keeps answering.
+    while stopped_at.elapsed() < Duration::from_secs(60) {
+        assert_eq!(http_get(a, "/healthz").await.0, 200);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let restarted_at = Instant::now();
+    kafka("start", &bdir);
+    produce(&topic, &batch(5_000, 5_000));
+    let m = eventually(Duration::from_secs(120), "ready again and every event consumed", || async {
+        let ready = http_get(a, "/readyz").await.0 == 200;
+        let m = scrape(a).await;
+        (ready && m.get("lanewatch_events_received_total", &[]) == Some(10_000.0)).then_some(m)
+    })
+    .await;
+    let recovered = restarted_at.elapsed();
+    assert_eq!(m.get("lanewatch_broker_connected", &[]), Some(1.0));
+    assert_eq!(m.sum("lanewatch_passages_total", &[]), 10_000.0);
+    assert_eq!(m.get("lanewatch_events_duplicate_total", &[]), Some(0.0));
+    eprintln!("outage: detected in {detected:?}, down 60 s, recovered (broker start + produce + drain) in {recovered:?}");
+    shutdown.cancel();
+    running.wait().await.unwrap();
+    assert_eq!(committed(&topic, &group, 3), high_watermarks(&topic, 3));
+    drop(broker);
+}
