@@ -16,6 +16,8 @@
 #   LANEWATCH_CACHE        cache root (default $HOME/.cache/lanewatch)
 #   KAFKA_HEAP_OPTS        JVM heap flags (default -Xmx512m -Xms512m)
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer metadata (default 90)
+#   KAFKA_SSL_KEYSTORE_PEM a PEM file (PKCS#8 key + certificate chain): also listen with
+#                          TLS on a third port, written to DIR/bootstrap_ssl
 set -euo pipefail
 
 KAFKA_VERSION=4.1.1
@@ -69,11 +71,11 @@ cmd_fetch() {
 }
 
 # ---------------------------------------------------------------------------------------
-free_ports() { # prints two distinct free loopback ports
+free_ports() { # prints three distinct free loopback ports
   python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(2):
+for _ in range(3):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -99,18 +101,26 @@ prop() { # prop FILE KEY
   sed -n "s/^$2=//p" "$1" | tail -n1
 }
 
-write_properties() { # DIR PORT CPORT
-  local dir="$1" port="$2" cport="$3"
+write_properties() { # DIR PORT CPORT SPORT
+  local dir="$1" port="$2" cport="$3" sport="$4"
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  local advertised="PLAINTEXT://127.0.0.1:$port"
+  local protomap="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n "${KAFKA_SSL_KEYSTORE_PEM:-}" ]]; then
+    listeners="$listeners,SSL://127.0.0.1:$sport"
+    advertised="$advertised,SSL://127.0.0.1:$sport"
+    protomap="$protomap,SSL:SSL"
+  fi
   cat >"$dir/server.properties" <<EOF
 # Written by tests/kafka/kafka.sh: single combined KRaft node for the lanewatch tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protomap
 log.dirs=$dir/data
 
 num.partitions=4
@@ -137,6 +147,16 @@ num.io.threads=4
 log.retention.hours=168
 log.segment.bytes=268435456
 EOF
+  if [[ -n "${KAFKA_SSL_KEYSTORE_PEM:-}" ]]; then
+    # TLS listener (tests of Kafka over TLS): a PEM file with the unencrypted PKCS#8
+    # key and the certificate chain.
+    cat >>"$dir/server.properties" <<EOF
+
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM
+EOF
+    echo "127.0.0.1:$sport" >"$dir/bootstrap_ssl"
+  fi
 }
 
 write_log4j() { # DIR
@@ -311,7 +331,7 @@ cmd_start() {
   local attempt rc ports
   for attempt in 1 2 3; do
     read -r -a ports <<<"$(free_ports)"
-    write_properties "$dir" "${ports[0]}" "${ports[1]}"
+    write_properties "$dir" "${ports[0]}" "${ports[1]}" "${ports[2]}"
     rc=0
     launch "$dir" || rc=$?
     [[ $rc -eq 0 ]] && return 0
