@@ -18,26 +18,45 @@ fn kafka_sh() -> PathBuf {
 }
 
 fn kafka(cmd: &str, dir: &Path) {
-    let out = Command::new("bash").arg(kafka_sh()).arg(cmd).arg(dir).output().expect("kafka.sh runs");
-    assert!(out.status.success(), "kafka.sh {cmd}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("bash")
+        .arg(kafka_sh())
+        .arg(cmd)
+        .arg(dir)
+        .output()
+        .expect("kafka.sh runs");
+    assert!(
+        out.status.success(),
+        "kafka.sh {cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A broker of our own, stopped when dropped.
 struct OwnBroker(PathBuf);
 impl Drop for OwnBroker {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(kafka_sh()).arg("stop").arg(&self.0).output();
+        let _ = Command::new("bash")
+            .arg(kafka_sh())
+            .arg("stop")
+            .arg(&self.0)
+            .output();
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_of_a_minute_is_survived_without_loss() {
-    let base = std::env::var_os("LANEWATCH_TEST_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("LANEWATCH_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let dir = tempfile::tempdir_in(base).unwrap();
     let bdir = dir.path().join("broker");
     kafka("start", &bdir);
     let broker = OwnBroker(bdir.clone());
-    let bootstrap = std::fs::read_to_string(bdir.join("bootstrap")).unwrap().trim().to_string();
+    let bootstrap = std::fs::read_to_string(bdir.join("bootstrap"))
+        .unwrap()
+        .trim()
+        .to_string();
     // SAFETY: the shared helpers read LANEWATCH_TEST_BROKERS; this test binary has
     // only this test, so pointing it at our own broker affects nothing else.
     unsafe { std::env::set_var("LANEWATCH_TEST_BROKERS", &bootstrap) };
@@ -52,7 +71,19 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
             .map(|i| {
                 let lane = format!("O{}", i % 9);
                 let d = base_ms + i as i64 * 50;
-                (format!("oq/inbound/{lane}"), event_json(&format!("o-{i}"), "oq", "inbound", &lane, d - 20_000, None, d).into_bytes())
+                (
+                    format!("oq/inbound/{lane}"),
+                    event_json(
+                        &format!("o-{i}"),
+                        "oq",
+                        "inbound",
+                        &lane,
+                        d - 20_000,
+                        None,
+                        d,
+                    )
+                    .into_bytes(),
+                )
             })
             .collect()
     };
@@ -60,20 +91,28 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
     let shutdown = CancellationToken::new();
     let running = lanewatch::start(&config, shutdown.clone()).await.unwrap();
     let a = running.addr;
-    eventually(Duration::from_secs(60), "ready and first batch consumed", || async {
-        let ready = http_get(a, "/readyz").await.0 == 200;
-        let got = scrape(a).await.get("lanewatch_events_received_total", &[]) == Some(5_000.0);
-        (ready && got).then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "ready and first batch consumed",
+        || async {
+            let ready = http_get(a, "/readyz").await.0 == 200;
+            let got = scrape(a).await.get("lanewatch_events_received_total", &[]) == Some(5_000.0);
+            (ready && got).then_some(())
+        },
+    )
     .await;
 
     let stopped_at = Instant::now();
     kafka("stop", &bdir);
-    eventually(Duration::from_secs(30), "/readyz 503 and disconnected", || async {
-        let not_ready = http_get(a, "/readyz").await.0 == 503;
-        let down = scrape(a).await.get("lanewatch_broker_connected", &[]) == Some(0.0);
-        (not_ready && down).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "/readyz 503 and disconnected",
+        || async {
+            let not_ready = http_get(a, "/readyz").await.0 == 503;
+            let down = scrape(a).await.get("lanewatch_broker_connected", &[]) == Some(0.0);
+            (not_ready && down).then_some(())
+        },
+    )
     .await;
     let detected = stopped_at.elapsed();
     // A minute without a broker: the process stays up and keeps answering.
@@ -84,17 +123,23 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
     let restarted_at = Instant::now();
     kafka("start", &bdir);
     produce(&topic, &batch(5_000, 5_000));
-    let m = eventually(Duration::from_secs(120), "ready again and every event consumed", || async {
-        let ready = http_get(a, "/readyz").await.0 == 200;
-        let m = scrape(a).await;
-        (ready && m.get("lanewatch_events_received_total", &[]) == Some(10_000.0)).then_some(m)
-    })
+    let m = eventually(
+        Duration::from_secs(120),
+        "ready again and every event consumed",
+        || async {
+            let ready = http_get(a, "/readyz").await.0 == 200;
+            let m = scrape(a).await;
+            (ready && m.get("lanewatch_events_received_total", &[]) == Some(10_000.0)).then_some(m)
+        },
+    )
     .await;
     let recovered = restarted_at.elapsed();
     assert_eq!(m.get("lanewatch_broker_connected", &[]), Some(1.0));
     assert_eq!(m.sum("lanewatch_passages_total", &[]), 10_000.0);
     assert_eq!(m.get("lanewatch_events_duplicate_total", &[]), Some(0.0));
-    eprintln!("outage: detected in {detected:?}, down 60 s, recovered (broker start + produce + drain) in {recovered:?}");
+    eprintln!(
+        "outage: detected in {detected:?}, down 60 s, recovered (broker start + produce + drain) in {recovered:?}"
+    );
     shutdown.cancel();
     running.wait().await.unwrap();
     assert_eq!(committed(&topic, &group, 3), high_watermarks(&topic, 3));
