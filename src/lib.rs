@@ -7,6 +7,7 @@
 //!
 //! The pipeline in the middle is shared by every driver; arrows point down only.
 //!
+//! - [`bench`]: benchmarks behind `lanewatch bench` (synthetic data, timed drivers).
 //! - [`config`]: raw TOML → validated [`config::Config`]; the checkpoint registry.
 //! - [`event`]: parsing and validation of one message into an [`event::Event`] or a
 //!   [`event::Rejection`] with a bounded reason.
@@ -23,8 +24,11 @@
 //!   `/readyz`).
 //! - [`health`]: readiness shared by the source and the HTTP server.
 //! - [`run`]: the live service wiring and its shutdown order.
+//! - [`replay`]: post-event analysis from Kafka or a JSONL file through the same
+//!   pipeline: table/JSON/CSV report, HTML charts, OpenMetrics backfill.
 //! - [`simulate`]: the commuter-traffic simulator (queueing model per lane) and its sinks.
 
+pub mod bench;
 pub mod config;
 pub mod congestion;
 pub mod dedup;
@@ -33,6 +37,7 @@ pub mod export;
 pub mod health;
 pub mod lanes;
 pub mod pipeline;
+pub mod replay;
 pub mod run;
 pub mod simulate;
 pub mod source;

@@ -39,6 +39,9 @@ enum Command {
         #[arg(long, short, default_value = "config/lanewatch.toml")]
         config: PathBuf,
     },
+    /// Post-event analysis of a time range from Kafka or a JSONL file: report (table,
+    /// JSON, CSV, HTML with charts) and OpenMetrics for Prometheus backfill.
+    Replay(lanewatch::replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,23 @@ fn main() -> ExitCode {
             }
             Err(e) => user_error(e),
         },
+        Command::Replay(args) => {
+            let shutdown = CancellationToken::new();
+            let s2 = shutdown.clone();
+            // Ctrl-C ends the replay cleanly; the handler thread needs no runtime.
+            std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(signals(s2));
+                }
+            });
+            match lanewatch::replay::run(args, shutdown) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => user_error(e),
+            }
+        }
         Command::Run { config } => {
             let config = match lanewatch::Config::load(&config) {
                 Ok(c) => c,

@@ -1,3 +1,4 @@
 //! Sources that feed the pipeline: Kafka (live service and replay) and files (replay).
 
+pub mod file;
 pub mod kafka;

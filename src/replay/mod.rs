@@ -1,0 +1,358 @@
+//! `lanewatch replay`: post-event analysis of a time range from a JSONL file or from
+//! Kafka. It drives the same [`Pipeline`] as the live service (one implementation, two
+//! drivers) with a [`ReplayObserver`], then writes a report (table, JSON, CSV), an HTML
+//! page with charts and OpenMetrics samples for `promtool tsdb create-blocks-from`.
+//!
+//! - `observer`: what is collected while the pipeline runs.
+//! - `report` / `format`: the report model and its JSON, CSV and table views.
+//! - `html`: the self-contained HTML report; `openmetrics`: the backfill file.
+//! - `kafka`: reading a time range from Kafka by partition assignment, never committing.
+
+pub mod format;
+pub mod html;
+pub mod kafka;
+pub mod observer;
+pub mod openmetrics;
+pub mod report;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError, Registry, load_registry};
+use crate::pipeline::{Outcome, Pipeline};
+use crate::source::file::{FileError, Input};
+use crate::time::{format_ms, parse_timestamp};
+pub use observer::ReplayObserver;
+pub use report::Report;
+
+/// Report format on standard output (or `--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Arguments of `lanewatch replay`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "replay",
+    about = "Post-event analysis of a time range from a JSONL file or Kafka"
+)]
+pub struct ReplayArgs {
+    /// Configuration file: registry, event limits, allowed lateness, buckets, [kafka].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Checkpoint registry alone (instead of --config).
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub registry: Option<PathBuf>,
+    /// JSONL file of events, one per line; `-` for stdin; gzip when it ends in `.gz`.
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["brokers", "topic"])]
+    pub input: Option<PathBuf>,
+    /// Kafka bootstrap servers (default: source.brokers of --config).
+    #[arg(long, value_name = "HOST:PORT[,...]")]
+    pub brokers: Option<String>,
+    /// Kafka topic (default: source.topic of --config, else checkpoint.passages).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Start of the range, inclusive, by departed_at (RFC 3339 or Unix ms).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub from: Option<i64>,
+    /// End of the range, exclusive, by departed_at (RFC 3339 or Unix ms).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub to: Option<i64>,
+    /// Report window, aligned to the Unix epoch (whole seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
+    pub window: i64,
+    /// Allowed lateness (default: windows.allowed_lateness of the configuration, 2m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub lateness: Option<i64>,
+    /// A checkpoint direction is congested in a window whose p95 passage time exceeds this.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_ms)]
+    pub congestion_threshold: i64,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write a self-contained HTML report with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Also write OpenMetrics samples for `promtool tsdb create-blocks-from openmetrics`.
+    #[arg(long, value_name = "FILE")]
+    pub openmetrics: Option<PathBuf>,
+    /// No progress bar (it is drawn only when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Errors a replay ends with; each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(
+        "nothing to replay: give --input FILE (or - for stdin), or --brokers HOST:PORT --from TIME --to TIME"
+    )]
+    NoInput,
+    #[error(
+        "replay from Kafka needs both --from and --to (RFC 3339 like 2026-11-26T06:30:00+08:00, or Unix ms)"
+    )]
+    MissingRange,
+    #[error("--from {from} is not before --to {to}: give a non-empty range")]
+    EmptyRange { from: String, to: String },
+    #[error("--window {0}ms: give a whole number of seconds, at least 1s (e.g. 5m)")]
+    BadWindow(i64),
+    #[error(
+        "cannot reach the Kafka brokers {brokers}: {detail} (check --brokers and that Kafka runs)"
+    )]
+    Unreachable { brokers: String, detail: String },
+    #[error("topic {topic:?} does not exist on {brokers} (check --topic)")]
+    NoTopic { topic: String, brokers: String },
+    #[error("Kafka: {0}")]
+    Kafka(String),
+    #[error("cannot write {path}: {source} (check the path)")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("interrupted before the end of the range; nothing was written")]
+    Interrupted,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    parse_timestamp(s).ok_or_else(|| {
+        "not a time: write RFC 3339 with an offset (2026-11-26T06:30:00+08:00) or Unix milliseconds"
+            .to_string()
+    })
+}
+
+fn parse_duration_ms(s: &str) -> Result<i64, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write e.g. 5m, 90s, 1h"))?;
+    i64::try_from(d.as_millis()).map_err(|_| "too long".to_string())
+}
+
+/// What a replay produced: the report and the pipeline it ran (its observer holds the
+/// per-window buckets that OpenMetrics writes).
+pub struct Replayed {
+    pub report: Report,
+    pub pipeline: Pipeline<ReplayObserver>,
+}
+
+/// Feeds messages to the pipeline, counts outcomes, draws the progress bar.
+struct Driver {
+    pipeline: Pipeline<ReplayObserver>,
+    events: report::Events,
+    bar: ProgressBar,
+}
+
+impl Driver {
+    fn new(pipeline: Pipeline<ReplayObserver>, progress: bool) -> Driver {
+        let bar = if progress && io::stderr().is_terminal() {
+            let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {human_pos} events  {per_sec}  {elapsed}")
+                    .expect("valid template"),
+            );
+            b
+        } else {
+            ProgressBar::hidden()
+        };
+        Driver {
+            pipeline,
+            events: report::Events::new(),
+            bar,
+        }
+    }
+
+    #[inline]
+    fn feed(&mut self, bytes: &[u8]) {
+        let e = &mut self.events;
+        e.read += 1;
+        match self.pipeline.apply(bytes, None) {
+            Outcome::Accepted { late, .. } => {
+                e.accepted += 1;
+                e.late += u64::from(late);
+            }
+            Outcome::Duplicate => e.duplicates += 1,
+            Outcome::Overflow => e.overflow += 1,
+            Outcome::OutOfScope => e.out_of_range += 1,
+            Outcome::Rejected(r) => {
+                *e.rejected.entry(r.reason.as_str()).or_default() += 1;
+            }
+        }
+        if e.read & 0xFFFF == 0 {
+            self.bar.set_position(e.read);
+        }
+    }
+
+    fn finish(mut self, p: &report::Params) -> Replayed {
+        self.bar.finish_and_clear();
+        self.pipeline.flush();
+        self.pipeline.observer.finish();
+        let report = report::build(
+            p,
+            &self.pipeline.lanes,
+            &self.pipeline.observer,
+            self.events,
+        );
+        Replayed {
+            report,
+            pipeline: self.pipeline,
+        }
+    }
+}
+
+fn load_config(args: &ReplayArgs) -> Result<Config, ReplayError> {
+    if args.window < 1000 || args.window % 1000 != 0 {
+        return Err(ReplayError::BadWindow(args.window));
+    }
+    let base = match (&args.config, &args.registry) {
+        (Some(c), _) => Config::load(c)?,
+        (None, Some(r)) => Config::with_registry(load_registry(r)?),
+        (None, None) => Config::with_registry(Registry::default()),
+    };
+    Ok(base.for_replay(args.window, args.lateness))
+}
+
+/// Run the replay and return the report, writing nothing.
+pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replayed, ReplayError> {
+    if let (Some(f), Some(t)) = (args.from, args.to)
+        && f >= t
+    {
+        return Err(ReplayError::EmptyRange {
+            from: format_ms(f),
+            to: format_ms(t),
+        });
+    }
+    let config = load_config(args)?;
+    let params = report::Params {
+        from_ms: args.from,
+        to_ms: args.to,
+        window_ms: args.window,
+        congestion_threshold_ms: args.congestion_threshold,
+    };
+    let observer = ReplayObserver::new(args.from, args.to, args.window, &config.buckets.passage);
+    let mut driver = Driver::new(
+        Pipeline::with_observer(&config, observer),
+        !args.no_progress,
+    );
+    if let Some(path) = &args.input {
+        let mut input = Input::open(path)?;
+        let mut n = 0u32;
+        input.for_each_line(|line, _| {
+            driver.feed(line);
+            n = n.wrapping_add(1);
+            !(n & 0x3FF == 0 && shutdown.is_cancelled())
+        })?;
+    } else {
+        let brokers = match (&args.brokers, &args.config) {
+            (Some(b), _) => b.clone(),
+            (None, Some(_)) => config.source.brokers.clone(),
+            (None, None) => return Err(ReplayError::NoInput),
+        };
+        let (Some(from), Some(to)) = (args.from, args.to) else {
+            return Err(ReplayError::MissingRange);
+        };
+        let mut source = config.source.clone();
+        source.brokers = brokers;
+        if let Some(t) = &args.topic {
+            source.topic = t.clone();
+        }
+        let range = kafka::Range {
+            from_ms: from - config.windows.allowed_lateness_ms,
+            to_ms: to.saturating_add(config.windows.allowed_lateness_ms),
+        };
+        kafka::read_range(&source, range, shutdown, |bytes| driver.feed(bytes))?;
+    }
+    if shutdown.is_cancelled() {
+        return Err(ReplayError::Interrupted);
+    }
+    Ok(driver.finish(&params))
+}
+
+fn write_file(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), ReplayError> {
+    let err = |source| ReplayError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(err)?;
+    let mut w = io::BufWriter::new(file);
+    f(&mut w).and_then(|()| w.flush()).map_err(err)
+}
+
+/// `lanewatch replay`: replay, then write the report (stdout or `--output`), and the
+/// `--html` and `--openmetrics` files. Synchronous (Kafka is read on this thread);
+/// `shutdown` stops it early with [`ReplayError::Interrupted`].
+pub fn run(args: ReplayArgs, shutdown: CancellationToken) -> Result<(), ReplayError> {
+    let r = replay(&args, &shutdown)?;
+    let write_report = |w: &mut dyn Write| match args.format {
+        Format::Table => format::write_table(&r.report, w),
+        Format::Json => format::write_json(&r.report, w),
+        Format::Csv => format::write_csv(&r.report, w),
+    };
+    match &args.output {
+        Some(p) => write_file(p, write_report)?,
+        None => {
+            let mut out = io::stdout().lock();
+            write_report(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(|source| ReplayError::Write {
+                    path: PathBuf::from("<stdout>"),
+                    source,
+                })?;
+        }
+    }
+    if let Some(p) = &args.html {
+        write_file(p, |w| html::write_html(&r.report, w))?;
+    }
+    if let Some(p) = &args.openmetrics {
+        let cutoff = crate::time::now_ms() - openmetrics::HEAD_BLOCK_MS;
+        let mut skipped = 0;
+        write_file(p, |w| {
+            skipped = openmetrics::write(&r.report, &r.pipeline.observer, cutoff, w)?;
+            Ok(())
+        })?;
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                cutoff = %format_ms(cutoff),
+                "left out OpenMetrics samples from the last 3 hours: Prometheus cannot safely backfill its head block"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Replay a JSONL file on one thread with the default configuration and a 5-minute
+/// window, producing no output: `(events read, seconds)`. For `lanewatch bench`.
+pub fn bench_file(path: &Path) -> Result<(u64, f64), ReplayError> {
+    let config = Config::with_registry(Registry::default()).for_replay(300_000, None);
+    let observer = ReplayObserver::new(None, None, 300_000, &config.buckets.passage);
+    let mut driver = Driver::new(Pipeline::with_observer(&config, observer), false);
+    let t = Instant::now();
+    let mut input = Input::open(path)?;
+    input.for_each_line(|line, _| {
+        driver.feed(line);
+        true
+    })?;
+    let params = report::Params {
+        from_ms: None,
+        to_ms: None,
+        window_ms: 300_000,
+        congestion_threshold_ms: 600_000,
+    };
+    let r = driver.finish(&params);
+    let secs = t.elapsed().max(Duration::from_nanos(1)).as_secs_f64();
+    Ok((r.report.events.read, secs))
+}

@@ -1,0 +1,349 @@
+//! The replay report: the data model of `--format json` (and the source of the table,
+//! CSV and HTML views), built from what the [`ReplayObserver`] collected. Sorted and
+//! free of wall-clock values, so identical input gives byte-identical output.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::observer::{DirectionWindow, Dist, ReplayObserver};
+use crate::event::{Direction, Reason};
+use crate::lanes::{Lanes, window_start};
+use crate::time::format_ms;
+
+/// What became of the messages read (counted by the driver from the pipeline's
+/// [`crate::pipeline::Outcome`]s).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Events {
+    pub read: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Valid events whose `departed_at` is outside `[--from, --to)`.
+    pub out_of_range: u64,
+    /// Valid events of unregistered lanes over `lanes.max_dynamic_lanes`.
+    pub overflow: u64,
+}
+
+impl Events {
+    pub fn new() -> Self {
+        Events {
+            rejected: Reason::ALL.iter().map(|r| (r.as_str(), 0)).collect(),
+            ..Events::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Range {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Length used for `throughput_per_hour`: `--to − --from`, or the windows spanned.
+    pub seconds: f64,
+    pub window_seconds: f64,
+}
+
+/// Mean, nearest-rank quantiles and maximum, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Summary {
+    fn of(d: &Dist) -> Summary {
+        let s = |q: f64| d.quantile_ms(q) as f64 / 1000.0;
+        Summary {
+            mean: (d.sum_ms as f64 / d.count() as f64).round() / 1000.0,
+            p50: s(0.5),
+            p90: s(0.9),
+            p95: s(0.95),
+            p99: s(0.99),
+            max: d.max_ms as f64 / 1000.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowOut {
+    pub start: String,
+    pub passages: u64,
+    pub p95_seconds: Option<f64>,
+    #[serde(skip)]
+    pub start_ms: i64,
+    /// p50, p90, p95, p99 (seconds) of the window; empty for no passages.
+    #[serde(skip)]
+    pub quantiles: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LaneReport {
+    pub checkpoint: String,
+    #[serde(serialize_with = "direction_str")]
+    pub direction: Direction,
+    pub lane: String,
+    pub passages: u64,
+    pub passage_seconds: Summary,
+    pub queue_wait_seconds: Option<Summary>,
+    pub inspection_seconds: Option<Summary>,
+    pub throughput_per_hour: f64,
+    pub windows: Vec<WindowOut>,
+    /// Index into the observer's lanes (OpenMetrics reads the buckets there).
+    #[serde(skip)]
+    pub id: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Episode {
+    pub start: String,
+    pub end: String,
+    pub peak_p95_seconds: f64,
+    #[serde(skip)]
+    pub start_ms: i64,
+    #[serde(skip)]
+    pub end_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointReport {
+    pub checkpoint: String,
+    #[serde(serialize_with = "direction_str")]
+    pub direction: Direction,
+    pub passages: u64,
+    pub lanes_used: u64,
+    pub peak_hour_start: Option<String>,
+    pub peak_hour_passages: u64,
+    pub congestion_episodes: Vec<Episode>,
+    /// Every window of the direction that had passages, ascending.
+    #[serde(skip)]
+    pub windows: Vec<DirectionWindow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub range: Range,
+    pub events: Events,
+    pub lanes: Vec<LaneReport>,
+    pub checkpoints: Vec<CheckpointReport>,
+    /// First window start and the end of the last window (ms), the report's time axis.
+    #[serde(skip)]
+    pub grid_ms: (i64, i64),
+    #[serde(skip)]
+    pub window_ms: i64,
+    #[serde(skip)]
+    pub congestion_threshold_s: f64,
+}
+
+/// Inputs of [`build`] besides the pipeline's state.
+pub struct Params {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub window_ms: i64,
+    pub congestion_threshold_ms: i64,
+}
+
+/// Build the report after the pipeline was flushed and the observer finished.
+pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) -> Report {
+    let w = p.window_ms;
+    let first = p.from_ms.or(obs.first_ms).unwrap_or(0);
+    let last_excl = p.to_ms.or(obs.last_ms.map(|l| l + 1)).unwrap_or(first + 1);
+    let grid = (
+        window_start(first, w),
+        window_start(last_excl - 1, w).max(window_start(first, w)) + w,
+    );
+    let span_ms = match (p.from_ms, p.to_ms) {
+        (Some(f), Some(t)) => t - f,
+        _ => grid.1 - grid.0,
+    };
+    let hours = span_ms as f64 / 3_600_000.0;
+
+    let mut lane_reports = Vec::new();
+    for (id, d) in obs.lanes.iter().enumerate() {
+        if d.passages == 0 {
+            continue;
+        }
+        let key = &lanes.lanes[id].key;
+        let windows = (grid.0..grid.1)
+            .step_by(w as usize)
+            .map(|s| {
+                let stat = d.windows.get(&s);
+                let quantiles = stat.map(|st| st.quantiles.clone()).unwrap_or_default();
+                WindowOut {
+                    start: format_ms(s),
+                    passages: stat.map_or(0, |st| st.count),
+                    p95_seconds: quantiles.get(2).copied(),
+                    start_ms: s,
+                    quantiles,
+                }
+            })
+            .collect();
+        lane_reports.push(LaneReport {
+            checkpoint: key.checkpoint.clone(),
+            direction: key.direction,
+            lane: key.lane.clone(),
+            passages: d.passages,
+            passage_seconds: Summary::of(&d.passage),
+            queue_wait_seconds: d.queue_wait.as_ref().map(Summary::of),
+            inspection_seconds: d.inspection.as_ref().map(Summary::of),
+            throughput_per_hour: round3(d.passages as f64 / hours),
+            windows,
+            id: id as u32,
+        });
+    }
+    lane_reports.sort_by(|a, b| {
+        (&a.checkpoint, a.direction, &a.lane).cmp(&(&b.checkpoint, b.direction, &b.lane))
+    });
+
+    let mut checkpoints: BTreeMap<(String, Direction), CheckpointReport> = BTreeMap::new();
+    let mut minutes: BTreeMap<(String, Direction), BTreeMap<i64, u64>> = BTreeMap::new();
+    for l in &lane_reports {
+        let k = (l.checkpoint.clone(), l.direction);
+        let c = checkpoints
+            .entry(k.clone())
+            .or_insert_with(|| CheckpointReport {
+                checkpoint: l.checkpoint.clone(),
+                direction: l.direction,
+                passages: 0,
+                lanes_used: 0,
+                peak_hour_start: None,
+                peak_hour_passages: 0,
+                congestion_episodes: Vec::new(),
+                windows: Vec::new(),
+            });
+        c.passages += l.passages;
+        c.lanes_used += 1;
+        let m = minutes.entry(k).or_default();
+        for &(minute, n) in &obs.lanes[l.id as usize].minutes {
+            *m.entry(minute).or_default() += u64::from(n);
+        }
+    }
+    for ((cp, dir), ws) in &obs.directions {
+        let name = &lanes.checkpoints[*cp as usize].id;
+        if let Some(c) = checkpoints.get_mut(&(name.clone(), *dir)) {
+            c.windows = ws.clone();
+            c.windows.sort_by_key(|x| x.start_ms);
+            c.congestion_episodes = episodes(&c.windows, w, p.congestion_threshold_ms);
+        }
+    }
+    for (k, m) in &minutes {
+        let c = checkpoints.get_mut(k).expect("same keys");
+        if let Some((start, n)) = peak_hour(m) {
+            c.peak_hour_start = Some(format_ms(start * 60_000));
+            c.peak_hour_passages = n;
+        }
+    }
+
+    Report {
+        range: Range {
+            from: p.from_ms.map(format_ms),
+            to: p.to_ms.map(format_ms),
+            seconds: span_ms as f64 / 1000.0,
+            window_seconds: w as f64 / 1000.0,
+        },
+        events,
+        lanes: lane_reports,
+        checkpoints: checkpoints.into_values().collect(),
+        grid_ms: grid,
+        window_ms: w,
+        congestion_threshold_s: p.congestion_threshold_ms as f64 / 1000.0,
+    }
+}
+
+fn direction_str<S: serde::Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(d.as_str())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The busiest 60 consecutive minutes: `(first minute with a departure, passages)`;
+/// the earliest such hour on a tie.
+pub fn peak_hour(minutes: &BTreeMap<i64, u64>) -> Option<(i64, u64)> {
+    let v: Vec<(i64, u64)> = minutes.iter().map(|(&m, &n)| (m, n)).collect();
+    let mut best: Option<(i64, u64)> = None;
+    let (mut j, mut sum) = (0usize, 0u64);
+    for i in 0..v.len() {
+        while j < v.len() && v[j].0 < v[i].0 + 60 {
+            sum += v[j].1;
+            j += 1;
+        }
+        if best.is_none_or(|(_, b)| sum > b) {
+            best = Some((v[i].0, sum));
+        }
+        sum -= v[i].1;
+    }
+    best
+}
+
+/// Runs of consecutive windows whose p95 exceeds the threshold.
+pub fn episodes(windows: &[DirectionWindow], window_ms: i64, threshold_ms: i64) -> Vec<Episode> {
+    let threshold_s = threshold_ms as f64 / 1000.0;
+    let mut out: Vec<Episode> = Vec::new();
+    let mut prev_end = i64::MIN;
+    for win in windows {
+        let Some(p95) = win.p95_s.filter(|&p| p > threshold_s) else {
+            prev_end = i64::MIN;
+            continue;
+        };
+        let end = win.start_ms + window_ms;
+        match out.last_mut() {
+            Some(e) if prev_end == win.start_ms => {
+                e.end_ms = end;
+                e.end = format_ms(end);
+                e.peak_p95_seconds = e.peak_p95_seconds.max(p95);
+            }
+            _ => out.push(Episode {
+                start: format_ms(win.start_ms),
+                end: format_ms(end),
+                peak_p95_seconds: p95,
+                start_ms: win.start_ms,
+                end_ms: end,
+            }),
+        }
+        prev_end = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peak_hour_is_the_busiest_sixty_minutes() {
+        let m: BTreeMap<i64, u64> = [(0, 5), (30, 5), (59, 1), (60, 20), (100, 1), (119, 3)]
+            .into_iter()
+            .collect();
+        // [30, 90): 5+1+20 = 26; [59, 119): 1+20+1 = 22; [60, 120): 24.
+        assert_eq!(peak_hour(&m), Some((30, 26)));
+        assert_eq!(peak_hour(&BTreeMap::new()), None);
+    }
+
+    #[test]
+    fn episodes_are_runs_of_consecutive_windows_over_the_threshold() {
+        let w = |s: i64, p: Option<f64>| DirectionWindow {
+            start_ms: s * 300_000,
+            passages: 1,
+            p95_s: p,
+        };
+        let ws = [
+            w(0, Some(700.0)),
+            w(1, Some(900.0)),
+            w(2, Some(400.0)),
+            w(3, Some(601.0)),
+            w(5, Some(650.0)), // window 4 had no passages: a new episode
+        ];
+        let e = episodes(&ws, 300_000, 600_000);
+        let got: Vec<_> = e
+            .iter()
+            .map(|e| (e.start_ms / 300_000, e.end_ms / 300_000, e.peak_p95_seconds))
+            .collect();
+        assert_eq!(got, vec![(0, 2, 900.0), (3, 4, 601.0), (5, 6, 650.0)]);
+    }
+}

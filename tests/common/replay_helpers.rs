@@ -1,0 +1,267 @@
+//! Helpers of the replay tests: a seeded dataset with known passage times (and
+//! duplicates, malformed lines, out-of-order and late events), the expectations
+//! computed from it independently of lanewatch (spec definitions only), and running
+//! `lanewatch replay` through the library.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use lanewatch::replay::{ReplayArgs, run};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio_util::sync::CancellationToken;
+
+/// A valid event as generated.
+#[derive(Debug, Clone)]
+pub struct Ev {
+    pub id: String,
+    pub cp: &'static str,
+    pub dir: &'static str,
+    pub lane: &'static str,
+    pub arrived: i64,
+    pub inspection: Option<i64>,
+    pub departed: i64,
+}
+
+impl Ev {
+    /// JSON with RFC 3339 (+08:00) or epoch-millisecond times, both allowed by §1.
+    pub fn json(&self, rfc3339: bool) -> String {
+        let ts = |ms: i64| {
+            if rfc3339 {
+                let t = jiff::Timestamp::from_millisecond(ms).unwrap();
+                format!(
+                    "\"{}\"",
+                    t.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8)))
+                        .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+                )
+            } else {
+                ms.to_string()
+            }
+        };
+        let insp = self
+            .inspection
+            .map(|i| format!(",\"inspection_started_at\":{}", ts(i)))
+            .unwrap_or_default();
+        format!(
+            r#"{{"event_id":"{}","checkpoint":"{}","direction":"{}","lane":"{}","vehicle_class":"car","arrived_at":{}{insp},"departed_at":{},"extra":[1,2]}}"#,
+            self.id,
+            self.cp,
+            self.dir,
+            self.lane,
+            ts(self.arrived),
+            ts(self.departed)
+        )
+    }
+}
+
+/// One line of the dataset.
+#[derive(Debug, Clone)]
+pub enum Line {
+    Valid(Ev),
+    /// Malformed bytes and the reason label they must be rejected with.
+    Bad(Vec<u8>, &'static str),
+}
+
+pub const LANES: [(&str, &str, &str); 5] = [
+    ("baimiao", "inbound", "01"),
+    ("baimiao", "inbound", "02"),
+    ("baimiao", "outbound", "01"),
+    ("xianghe", "inbound", "A1"),
+    ("xianghe", "outbound", "B-2"),
+];
+
+/// `n_per_lane` passages per lane departing over `[t0, t0 + span_ms)`; baimiao inbound
+/// congests (passages of 12–40 min) in the second quarter of the span. Adjacent events
+/// are swapped (out of order by less than a minute), some events are re-sent later
+/// (duplicates), `late` events come 10 minutes behind their checkpoint's newest
+/// departure, and malformed lines of each kind are mixed in.
+pub fn dataset(seed: u64, t0: i64, span_ms: i64, n_per_lane: usize, late: usize) -> Vec<Line> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut evs = Vec::new();
+    for (li, &(cp, dir, lane)) in LANES.iter().enumerate() {
+        for k in 0..n_per_lane {
+            let departed = t0 + rng.random_range(0..span_ms);
+            let congested = cp == "baimiao"
+                && dir == "inbound"
+                && departed >= t0 + span_ms / 4
+                && departed < t0 + span_ms / 2;
+            let passage = if congested {
+                rng.random_range(720_000..2_400_000)
+            } else {
+                rng.random_range(5_000..480_000)
+            };
+            let arrived = departed - passage;
+            let inspection = rng
+                .random_bool(0.7)
+                .then(|| departed - rng.random_range(0..=passage.min(120_000)));
+            evs.push(Ev {
+                id: format!("{cp}-{dir}-{lane}-{li}-{k:06}"),
+                cp,
+                dir,
+                lane,
+                arrived,
+                inspection,
+                departed,
+            });
+        }
+    }
+    evs.sort_by_key(|e| e.departed);
+    // Out of order: swap disjoint adjacent pairs less than a minute apart.
+    let mut i = 0;
+    while i + 1 < evs.len() {
+        if evs[i + 1].departed - evs[i].departed < 60_000 && rng.random_bool(0.3) {
+            evs.swap(i, i + 1);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    let mut lines: Vec<Line> = evs.iter().cloned().map(Line::Valid).collect();
+    // Duplicates: re-send 3% of the events a little later.
+    let n = lines.len();
+    for _ in 0..n / 33 {
+        let i = rng.random_range(0..n);
+        let at = (i + rng.random_range(1..50)).min(lines.len());
+        let dup = lines[i].clone();
+        lines.insert(at, dup);
+    }
+    // Late events: 10 minutes behind the newest departure of their checkpoint so far.
+    for k in 0..late {
+        let at = rng.random_range(lines.len() / 4..lines.len());
+        let newest = lines[..at]
+            .iter()
+            .filter_map(|l| match l {
+                Line::Valid(e) if e.cp == "xianghe" => Some(e.departed),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(t0 + span_ms / 2);
+        let departed = newest - 600_000;
+        lines.insert(
+            at,
+            Line::Valid(Ev {
+                id: format!("late-{k}"),
+                cp: "xianghe",
+                dir: "inbound",
+                lane: "A1",
+                arrived: departed - 30_000 - k as i64,
+                inspection: None,
+                departed,
+            }),
+        );
+    }
+    let bad: [(&[u8], &str); 6] = [
+        (b"not json at all", "invalid_json"),
+        (b"{\"event_id\":\"x\",\"checkpoint\":", "invalid_json"),
+        (b"{\"event_id\":\"m1\",\"checkpoint\":\"baimiao\",\"direction\":\"inbound\",\"arrived_at\":1,\"departed_at\":2}", "missing_field"),
+        (b"{\"event_id\":\"m2\",\"checkpoint\":\"baimiao\",\"direction\":\"inbound\",\"lane\":\"01\",\"arrived_at\":5000,\"departed_at\":4000}", "departed_before_arrived"),
+        (b"{\"event_id\":\"\xff\xfe\"}", "not_utf8"),
+        (b"{\"event_id\":\"m3\",\"checkpoint\":\"BAD CP\",\"direction\":\"inbound\",\"lane\":\"01\",\"arrived_at\":1,\"departed_at\":2}", "invalid_field"),
+    ];
+    for k in 0..30 {
+        let (b, r) = bad[k % bad.len()];
+        let at = rng.random_range(0..lines.len());
+        lines.insert(at, Line::Bad(b.to_vec(), r));
+    }
+    lines
+}
+
+/// The dataset as JSONL bytes (times alternate between RFC 3339 and epoch ms).
+pub fn jsonl(lines: &[Line]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        match l {
+            Line::Valid(e) => out.extend_from_slice(e.json(i % 2 == 0).as_bytes()),
+            Line::Bad(b, _) => out.extend_from_slice(b),
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Independent nearest rank: the smallest value with at least `pct`% of the values ≤ it
+/// (integer arithmetic, no floating point).
+pub fn nearest_rank_pct(sorted: &[i64], pct: usize) -> i64 {
+    let rank = (sorted.len() * pct).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+/// What a replay of `[from, to)` must report, from the spec definitions.
+#[derive(Debug, Default)]
+pub struct Expected {
+    pub read: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub late: u64,
+    pub out_of_range: u64,
+    pub rejected: BTreeMap<String, u64>,
+    /// (checkpoint, direction, lane) → every accepted event (late ones included).
+    pub lanes: BTreeMap<(String, String, String), Vec<Ev>>,
+    /// (checkpoint, direction, lane) → window start → passage times (ms) of on-time events.
+    pub windows: BTreeMap<(String, String, String), BTreeMap<i64, Vec<i64>>>,
+}
+
+pub fn expect(lines: &[Line], from: i64, to: i64, window: i64, lateness: i64) -> Expected {
+    let mut x = Expected::default();
+    let mut seen = HashSet::new();
+    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
+    for l in lines {
+        x.read += 1;
+        let e = match l {
+            Line::Bad(_, r) => {
+                *x.rejected.entry(r.to_string()).or_default() += 1;
+                continue;
+            }
+            Line::Valid(e) => e,
+        };
+        if e.departed < from || e.departed >= to {
+            x.out_of_range += 1;
+            continue;
+        }
+        if !seen.insert(e.id.clone()) {
+            x.duplicates += 1;
+            continue;
+        }
+        x.accepted += 1;
+        let key = (e.cp.to_string(), e.dir.to_string(), e.lane.to_string());
+        let max = newest.entry(e.cp).or_insert(i64::MIN);
+        let late = e.departed < max.saturating_sub(lateness);
+        *max = (*max).max(e.departed);
+        if late {
+            x.late += 1;
+        } else {
+            x.windows
+                .entry(key.clone())
+                .or_default()
+                .entry(e.departed.div_euclid(window) * window)
+                .or_default()
+                .push(e.departed - e.arrived);
+        }
+        x.lanes.entry(key).or_default().push(e.clone());
+    }
+    x
+}
+
+/// Run `lanewatch replay` with these arguments through the library.
+pub fn replay(args: &[&str]) -> Result<(), lanewatch::replay::ReplayError> {
+    let mut v = vec!["replay", "--no-progress"];
+    v.extend_from_slice(args);
+    let a = <ReplayArgs as clap::Parser>::try_parse_from(v).expect("arguments parse");
+    run(a, CancellationToken::new())
+}
+
+/// Run a replay writing `--format json` into `dir/name` and parse it.
+pub fn replay_json(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, serde_json::Value) {
+    let out = dir.join(name);
+    let mut v = args.to_vec();
+    let o = out.to_str().unwrap().to_string();
+    v.extend_from_slice(&["--format", "json", "--output", &o]);
+    replay(&v).unwrap_or_else(|e| panic!("replay failed: {e}"));
+    let bytes = std::fs::read(&out).unwrap();
+    let json = serde_json::from_slice(&bytes).unwrap();
+    (bytes, json)
+}
+
+/// 2025-11-26T06:00:00+08:00 (a multiple of one hour).
+pub const T0: i64 = 1_764_108_000_000;

@@ -1,0 +1,127 @@
+//! Bad `lanewatch replay` arguments end in one clear line naming the fix, never a
+//! panic: a missing range for Kafka, `--from` after `--to`, an unreadable file, an
+//! unreachable broker, no input at all, unparsable times and windows.
+
+#[path = "common/replay_helpers.rs"]
+mod helpers;
+
+use clap::Parser;
+use helpers::replay;
+use lanewatch::replay::{ReplayArgs, ReplayError};
+
+fn err(args: &[&str]) -> (ReplayError, String) {
+    let e = replay(args).expect_err("the replay must fail");
+    let msg = e.to_string();
+    assert!(!msg.contains('\n'), "one line: {msg}");
+    (e, msg)
+}
+
+#[test]
+fn kafka_without_a_range_is_refused() {
+    let (e, msg) = err(&[
+        "--brokers",
+        "127.0.0.1:1",
+        "--from",
+        "2025-11-26T06:00:00+08:00",
+    ]);
+    assert!(matches!(e, ReplayError::MissingRange), "{e:?}");
+    assert!(msg.contains("--from") && msg.contains("--to"), "{msg}");
+}
+
+#[test]
+fn from_after_to_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("e.jsonl");
+    std::fs::write(&f, "").unwrap();
+    let (e, msg) = err(&[
+        "--input",
+        f.to_str().unwrap(),
+        "--from",
+        "2025-11-26T09:00:00+08:00",
+        "--to",
+        "2025-11-26T06:00:00+08:00",
+    ]);
+    assert!(matches!(e, ReplayError::EmptyRange { .. }), "{e:?}");
+    assert!(
+        msg.contains("2025-11-26T01:00:00Z") && msg.contains("not before"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let (e, msg) = err(&["--input", "/nonexistent/dir/events.jsonl"]);
+    assert!(matches!(e, ReplayError::File(_)), "{e:?}");
+    assert!(
+        msg.contains("/nonexistent/dir/events.jsonl") && msg.contains("--input"),
+        "{msg}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_, msg) = err(&["--input", dir.path().to_str().unwrap()]);
+    assert!(msg.contains("directory"), "{msg}");
+    // A corrupt gzip file: reading fails with the path named.
+    let gz = dir.path().join("bad.jsonl.gz");
+    std::fs::write(&gz, b"this is not gzip").unwrap();
+    let (e, msg) = err(&["--input", gz.to_str().unwrap()]);
+    assert!(
+        matches!(e, ReplayError::File(_)) && msg.contains("bad.jsonl.gz"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unreachable_broker_is_named() {
+    // Port 1 on loopback: nothing listens.
+    let (e, msg) = err(&["--brokers", "127.0.0.1:1", "--from", "1000", "--to", "2000"]);
+    assert!(matches!(e, ReplayError::Unreachable { .. }), "{e:?}");
+    assert!(
+        msg.contains("127.0.0.1:1") && msg.contains("--brokers"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn no_input_says_what_to_give() {
+    let (e, msg) = err(&[]);
+    assert!(matches!(e, ReplayError::NoInput), "{e:?}");
+    assert!(
+        msg.contains("--input") && msg.contains("--brokers"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_bad_window_is_refused() {
+    let (e, msg) = err(&["--input", "-", "--window", "1500ms"]);
+    assert!(matches!(e, ReplayError::BadWindow(1500)), "{e:?}");
+    assert!(msg.contains("--window"), "{msg}");
+}
+
+#[test]
+fn unparsable_flags_are_clap_errors_naming_the_flag() {
+    for (args, flag) in [
+        (
+            &["replay", "--input", "x", "--from", "yesterday"][..],
+            "--from",
+        ),
+        (
+            &["replay", "--input", "x", "--window", "five minutes"][..],
+            "--window",
+        ),
+        (
+            &["replay", "--input", "x", "--brokers", "h:1"][..],
+            "--brokers",
+        ),
+        (
+            &["replay", "--input", "x", "--format", "xml"][..],
+            "--format",
+        ),
+    ] {
+        let e = ReplayArgs::try_parse_from(args).expect_err("must not parse");
+        let msg = e.to_string();
+        assert!(
+            msg.lines().next().unwrap().contains(flag),
+            "{args:?}: {msg}"
+        );
+    }
+}

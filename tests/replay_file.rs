@@ -1,0 +1,365 @@
+//! `lanewatch replay --input`: ground truth. A seeded dataset with known passage times
+//! (duplicates, malformed lines, out-of-order and late events, events outside the
+//! range) is replayed from a file; every count, quantile, window, peak hour and
+//! congestion episode is checked against values computed here from the definitions.
+
+#[path = "common/replay_helpers.rs"]
+mod helpers;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use helpers::{Ev, T0, dataset, expect, jsonl, nearest_rank_pct, replay, replay_json};
+use serde_json::Value;
+
+const W: i64 = 300_000;
+const LATENESS: i64 = 120_000;
+
+fn ms(v: &Value) -> i64 {
+    jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", v.as_str().unwrap())
+        .or_else(|_| v.as_str().unwrap().parse::<jiff::Timestamp>())
+        .unwrap()
+        .as_millisecond()
+}
+
+/// `got` (seconds) is HdrHistogram's report of the exact nearest-rank `want_ms`: never
+/// below it, above by at most 0.1%.
+fn assert_within(got: &Value, want_ms: i64, what: &str) {
+    let got_ms = (got.as_f64().unwrap() * 1000.0).round() as i64;
+    assert!(
+        got_ms >= want_ms && (got_ms - want_ms) as f64 <= want_ms as f64 * 0.001,
+        "{what}: reported {got_ms} ms, exact nearest rank {want_ms} ms"
+    );
+}
+
+fn check_summary(s: &Value, mut v: Vec<i64>, what: &str) {
+    v.sort();
+    let mean = v.iter().sum::<i64>() as f64 / v.len() as f64;
+    assert!(
+        (s["mean"].as_f64().unwrap() - mean / 1000.0).abs() <= 0.0005 + 1e-9,
+        "{what} mean {} vs {}",
+        s["mean"],
+        mean / 1000.0
+    );
+    for (k, pct) in [("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99)] {
+        assert_within(&s[k], nearest_rank_pct(&v, pct), &format!("{what} {k}"));
+    }
+    assert_eq!(
+        s["max"].as_f64().unwrap(),
+        *v.last().unwrap() as f64 / 1000.0,
+        "{what} max"
+    );
+}
+
+fn run_ground_truth(seed: u64) {
+    let span = 3 * 3_600_000;
+    let lines = dataset(seed, T0, span, 600, 4);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.jsonl");
+    std::fs::write(&input, jsonl(&lines)).unwrap();
+    let (from, to) = (T0 + 30 * 60_000, T0 + 150 * 60_000);
+    let x = expect(&lines, from, to, W, LATENESS);
+    assert!(
+        x.late >= 1 && x.duplicates > 10 && x.out_of_range > 100,
+        "dataset covers every case"
+    );
+
+    let from_s = jiff::Timestamp::from_millisecond(from).unwrap().to_string();
+    let to_s = "2025-11-26T08:30:00+08:00"; // = to, another spelling
+    assert_eq!(to, lanewatch::time::parse_timestamp(to_s).unwrap());
+    let args = [
+        "--input",
+        input.to_str().unwrap(),
+        "--from",
+        &from_s,
+        "--to",
+        to_s,
+    ];
+    let (bytes, j) = replay_json(dir.path(), "a.json", &args);
+
+    // Events.
+    let e = &j["events"];
+    assert_eq!(e["read"], x.read);
+    assert_eq!(e["accepted"], x.accepted);
+    assert_eq!(e["duplicates"], x.duplicates);
+    assert_eq!(e["late"], x.late);
+    assert_eq!(e["out_of_range"], x.out_of_range);
+    let rejected: BTreeMap<String, u64> = e["rejected"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v.as_u64() != Some(0))
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(rejected, x.rejected);
+    assert_eq!(ms(&j["range"]["from"]), from);
+    assert_eq!(ms(&j["range"]["to"]), to);
+
+    // Lanes: sorted, every quantile, every window.
+    let lanes = j["lanes"].as_array().unwrap();
+    let keys: Vec<(String, String, String)> = lanes
+        .iter()
+        .map(|l| {
+            let s = |k: &str| l[k].as_str().unwrap().to_string();
+            (s("checkpoint"), s("direction"), s("lane"))
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        x.lanes.keys().cloned().collect::<Vec<_>>(),
+        "lanes sorted, all present"
+    );
+    let n_windows = ((to - from) / W) as usize;
+    for (l, (key, evs)) in lanes.iter().zip(&x.lanes) {
+        let what = format!("{key:?}");
+        assert_eq!(l["passages"], evs.len() as u64, "{what} passages");
+        let passage: Vec<i64> = evs.iter().map(|e| e.departed - e.arrived).collect();
+        check_summary(&l["passage_seconds"], passage, &format!("{what} passage"));
+        let queue: Vec<i64> = evs
+            .iter()
+            .filter_map(|e: &Ev| e.inspection.map(|i| i - e.arrived))
+            .collect();
+        let insp: Vec<i64> = evs
+            .iter()
+            .filter_map(|e| e.inspection.map(|i| e.departed - i))
+            .collect();
+        check_summary(&l["queue_wait_seconds"], queue, &format!("{what} queue"));
+        check_summary(
+            &l["inspection_seconds"],
+            insp,
+            &format!("{what} inspection"),
+        );
+        let tph = evs.len() as f64 / 2.0;
+        assert!(
+            (l["throughput_per_hour"].as_f64().unwrap() - tph).abs() < 0.001,
+            "{what} throughput"
+        );
+
+        let ws = l["windows"].as_array().unwrap();
+        assert_eq!(
+            ws.len(),
+            n_windows,
+            "{what}: one entry per window of the range"
+        );
+        let want = &x.windows[key];
+        for (k, w) in ws.iter().enumerate() {
+            let start = from + k as i64 * W;
+            assert_eq!(ms(&w["start"]), start);
+            let mut samples = want.get(&start).cloned().unwrap_or_default();
+            assert_eq!(
+                w["passages"],
+                samples.len() as u64,
+                "{what} window {k} count"
+            );
+            samples.sort();
+            match samples.is_empty() {
+                true => assert!(w["p95_seconds"].is_null()),
+                false => assert_eq!(
+                    w["p95_seconds"].as_f64().unwrap(),
+                    nearest_rank_pct(&samples, 95) as f64 / 1000.0,
+                    "{what} window {k} p95 (exact)"
+                ),
+            }
+        }
+    }
+
+    // Checkpoint directions: passages, lanes, peak hour, congestion episodes.
+    let cps = j["checkpoints"].as_array().unwrap();
+    let mut by_dir: BTreeMap<(String, String), Vec<&Ev>> = BTreeMap::new();
+    for ((cp, d, _), evs) in &x.lanes {
+        by_dir
+            .entry((cp.clone(), d.clone()))
+            .or_default()
+            .extend(evs.iter());
+    }
+    assert_eq!(cps.len(), by_dir.len());
+    for (c, ((cp, d), evs)) in cps.iter().zip(&by_dir) {
+        assert_eq!(
+            (
+                c["checkpoint"].as_str().unwrap(),
+                c["direction"].as_str().unwrap()
+            ),
+            (cp.as_str(), d.as_str())
+        );
+        assert_eq!(c["passages"], evs.len() as u64);
+        let lanes_used = x.lanes.keys().filter(|k| &k.0 == cp && &k.1 == d).count();
+        assert_eq!(c["lanes_used"], lanes_used as u64);
+        // Peak hour: brute force over every minute, start at its first departure.
+        let minute = |t: i64| t.div_euclid(60_000);
+        let mut best = (i64::MAX, 0u64);
+        for m in minute(from) - 60..=minute(to) {
+            let n = evs
+                .iter()
+                .filter(|e| (m..m + 60).contains(&minute(e.departed)))
+                .count() as u64;
+            if n > best.1 {
+                let first = evs
+                    .iter()
+                    .map(|e| minute(e.departed))
+                    .filter(|&x| x >= m)
+                    .min()
+                    .unwrap();
+                best = (first, n);
+            }
+        }
+        assert_eq!(c["peak_hour_passages"], best.1, "{cp} {d} peak hour");
+        assert_eq!(
+            ms(&c["peak_hour_start"]),
+            best.0 * 60_000,
+            "{cp} {d} peak hour start"
+        );
+        // Congestion: windows whose direction-wide p95 (on-time events) exceeds 10 min.
+        let mut congested = Vec::new();
+        for k in 0..n_windows as i64 {
+            let start = from + k * W;
+            let mut s: Vec<i64> = x
+                .windows
+                .iter()
+                .filter(|(key, _)| &key.0 == cp && &key.1 == d)
+                .flat_map(|(_, w)| w.get(&start).cloned().unwrap_or_default())
+                .collect();
+            s.sort();
+            if !s.is_empty() && nearest_rank_pct(&s, 95) > 600_000 {
+                congested.push((start, nearest_rank_pct(&s, 95)));
+            }
+        }
+        let mut want_eps: Vec<(i64, i64, i64)> = Vec::new();
+        for (start, p) in congested {
+            match want_eps.last_mut() {
+                Some(e) if e.1 == start => {
+                    e.1 = start + W;
+                    e.2 = e.2.max(p);
+                }
+                _ => want_eps.push((start, start + W, p)),
+            }
+        }
+        let got_eps: Vec<(i64, i64, i64)> = c["congestion_episodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    ms(&e["start"]),
+                    ms(&e["end"]),
+                    (e["peak_p95_seconds"].as_f64().unwrap() * 1000.0).round() as i64,
+                )
+            })
+            .collect();
+        assert_eq!(got_eps, want_eps, "{cp} {d} congestion episodes");
+        if cp == "baimiao" && d == "inbound" {
+            assert!(!got_eps.is_empty(), "the congested quarter is found");
+        }
+    }
+
+    // Identical input → byte-identical JSON; gzip input → the same report.
+    let (again, _) = replay_json(dir.path(), "b.json", &args);
+    assert!(bytes == again, "JSON differs between two runs");
+    let gz = dir.path().join("events.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(&jsonl(&lines)).unwrap();
+    enc.finish().unwrap();
+    let gz_args = [
+        "--input",
+        gz.to_str().unwrap(),
+        "--from",
+        &from_s,
+        "--to",
+        to_s,
+    ];
+    let (from_gz, _) = replay_json(dir.path(), "c.json", &gz_args);
+    assert!(bytes == from_gz, "gzip input gives another report");
+
+    // CSV: a header and one row per lane and window, byte-identical across runs.
+    let csv_path = dir.path().join("r.csv");
+    let csv_s = csv_path.to_str().unwrap();
+    let mut csv_args = args.to_vec();
+    csv_args.extend_from_slice(&["--format", "csv", "--output", csv_s]);
+    replay(&csv_args).unwrap();
+    let csv1 = std::fs::read(&csv_path).unwrap();
+    replay(&csv_args).unwrap();
+    assert!(
+        csv1 == std::fs::read(&csv_path).unwrap(),
+        "CSV differs between two runs"
+    );
+    let text = String::from_utf8(csv1).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0][..6],
+        [
+            "checkpoint",
+            "direction",
+            "lane",
+            "window_start",
+            "window_end",
+            "passages"
+        ]
+    );
+    assert_eq!(rows.len() - 1, x.lanes.len() * n_windows);
+    let total: u64 = rows[1..].iter().map(|r| r[5].parse::<u64>().unwrap()).sum();
+    assert_eq!(
+        total,
+        x.accepted - x.late,
+        "CSV window passages = on-time accepted events"
+    );
+
+    // Table: one row per lane.
+    let table_path = dir.path().join("t.txt");
+    let mut t_args = args.to_vec();
+    t_args.extend_from_slice(&["--output", table_path.to_str().unwrap()]);
+    replay(&t_args).unwrap();
+    let table = std::fs::read_to_string(&table_path).unwrap();
+    for (cp, d, lane) in x.lanes.keys() {
+        assert!(
+            table.lines().any(|l| l.split_whitespace().take(3).eq([
+                cp.as_str(),
+                d.as_str(),
+                lane.as_str()
+            ])),
+            "table has no row for {cp} {d} {lane}:\n{table}"
+        );
+    }
+}
+
+#[test]
+fn replay_of_a_file_matches_ground_truth() {
+    run_ground_truth(7);
+}
+
+#[test]
+fn replay_of_another_seed_matches_ground_truth() {
+    run_ground_truth(20251126);
+}
+
+#[test]
+fn without_a_range_every_event_is_in_scope() {
+    // Without a range every valid event is in scope; the file comes from a reader.
+    let lines = dataset(3, T0, 3_600_000, 50, 0);
+    let x = expect(&lines, i64::MIN, i64::MAX, W, LATENESS);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("e.jsonl");
+    std::fs::write(&input, jsonl(&lines)).unwrap();
+    let (_, j) = replay_json(
+        dir.path(),
+        "j.json",
+        &["--input", input.to_str().unwrap(), "--window", "1m"],
+    );
+    assert_eq!(j["events"]["accepted"], x.accepted);
+    assert_eq!(j["events"]["out_of_range"], 0);
+    assert!(j["range"]["from"].is_null() && j["range"]["to"].is_null());
+    let windows: u64 = j["lanes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| {
+            l["windows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["passages"].as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(windows, x.accepted - x.late);
+}
