@@ -9,7 +9,7 @@ use crate::config::{Config, EventLimits};
 use crate::congestion::Congestion;
 use crate::dedup::Dedup;
 use crate::event::{self, Reason, Rejection};
-use crate::lanes::{CheckpointWindow, ClosedWindow, LaneFamilies, Lanes, Observer, Resolve};
+use crate::lanes::{CheckpointWindow, ClosedWindow, LaneSeries, Lanes, Observer, Resolve};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,11 +151,11 @@ impl Pipeline<()> {
 
 impl<O: Observer> Pipeline<O> {
     pub fn with_observer(config: &Config, observer: O) -> Self {
-        let families = LaneFamilies::new(&config.buckets, &config.windows);
+        let series = LaneSeries::new(&config.buckets, &config.windows);
         Pipeline {
             limits: config.events.clone(),
             dedup: Dedup::new(config.events.dedup_capacity),
-            lanes: Lanes::new(config, families),
+            lanes: Lanes::new(config, series),
             counters: PipelineCounters::new(),
             congestion: Congestion::new(&config.congestion, &config.registry),
             congestion_size_ms: config.windows.sizes_ms[config
@@ -168,12 +168,25 @@ impl<O: Observer> Pipeline<O> {
         }
     }
 
-    /// Every collector of the pipeline (lane series and counters), for registration.
+    /// The pipeline's counters and congestion gauges, for registration (the lanes'
+    /// own series are encoded by [`Pipeline::lane_series`]).
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        let mut v = self.lanes.families().collectors();
-        v.extend(self.counters.collectors());
+        let mut v = self.counters.collectors();
         v.extend(self.congestion.families().collectors());
         v
+    }
+
+    /// The lanes' series, for `/metrics`.
+    pub fn lane_series(&self) -> LaneSeries {
+        self.lanes.series().clone()
+    }
+
+    /// Everything the pipeline exports, as text exposition (tests, one-off dumps).
+    pub fn metrics_text(&self) -> String {
+        let m = crate::export::metrics::Metrics::new();
+        m.register(self.collectors());
+        m.add_lanes(self.lane_series());
+        String::from_utf8(m.encode()).expect("exposition is UTF-8")
     }
 
     /// Apply one message value. `now_ms` is the wall clock in live mode, `None` in

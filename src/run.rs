@@ -48,6 +48,7 @@ pub async fn start_with<O: Observer + Send + 'static>(
     let health = Arc::new(Health::default());
     let pipeline = Pipeline::with_observer(config, observer);
     metrics.register(pipeline.collectors());
+    metrics.add_lanes(pipeline.lane_series());
     metrics.register_event_age(pipeline.counters.newest_event.clone());
     let source_metrics = SourceMetrics::new();
     metrics.register(source_metrics.collectors());

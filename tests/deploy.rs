@@ -592,48 +592,48 @@ fn generated_k8s_files_are_up_to_date() {
 // ---------------------------------------------------------------------------------------
 // Metric names and dashboards
 
-/// Every metric family lanewatch exports, read from the source (the string literals
-/// that name them), with `_bucket`, `_sum` and `_count` for the histograms.
+/// Every series name lanewatch exports, read from a real exposition: the live
+/// service's registry (pipeline, lanes, congestion, source health, build info) after
+/// one event, with `_bucket`, `_sum` and `_count` for the histograms.
 fn exported_series() -> BTreeSet<String> {
+    let config = lanewatch::Config::load(&root().join("config/lanewatch.toml")).unwrap();
+    let mut pipeline = lanewatch::pipeline::Pipeline::new(&config);
+    pipeline.apply(
+        br#"{"event_id":"e1","checkpoint":"c","direction":"inbound","lane":"1","arrived_at":1000,"inspection_started_at":2000,"departed_at":3000}"#,
+        None,
+    );
+    let metrics = lanewatch::export::metrics::Metrics::new();
+    metrics.register(pipeline.collectors());
+    metrics.add_lanes(pipeline.lane_series());
+    metrics.register_event_age(pipeline.counters.newest_event.clone());
+    let source = lanewatch::source::kafka::SourceMetrics::new();
+    // Per-partition series exist once partitions are assigned.
+    source.lag_messages.with_label_values(&["t", "0"]).set(0.0);
+    source.lag_seconds.with_label_values(&["t", "0"]).set(0.0);
+    metrics.register(source.collectors());
+    let text = String::from_utf8(metrics.encode()).unwrap();
     let mut names = BTreeSet::new();
-    let mut histograms = BTreeSet::new();
-    let mut stack = vec![root().join("src")];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&p).unwrap();
-                for (i, _) in text.match_indices("\"lanewatch_") {
-                    let name: String = text[i + 1..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    let before = text[..i].trim_end();
-                    if before.ends_with("hist(") || before.ends_with("HistogramOpts::new(") {
-                        histograms.insert(name.clone());
-                    }
-                    names.insert(name);
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            let mut it = rest.split_whitespace();
+            let (name, kind) = (it.next().unwrap(), it.next().unwrap());
+            names.insert(name.to_string());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{suffix}"));
                 }
             }
         }
     }
     for must in [
         "lanewatch_passages_total",
-        "lanewatch_passage_duration_seconds",
+        "lanewatch_passage_duration_seconds_bucket",
         "lanewatch_lane_throughput_per_minute",
         "lanewatch_checkpoint_congested",
         "lanewatch_consumer_lag_seconds",
         "lanewatch_build_info",
     ] {
-        assert!(names.contains(must), "{must} not found in src/");
-    }
-    assert!(histograms.contains("lanewatch_passage_duration_seconds"));
-    for h in histograms {
-        for suffix in ["_bucket", "_sum", "_count"] {
-            names.insert(format!("{h}{suffix}"));
-        }
+        assert!(names.contains(must), "{must} not exported");
     }
     names
 }

@@ -73,13 +73,7 @@ fn windows_close_at_the_watermark_with_exact_quantiles_and_throughput() {
         .collect();
     assert_eq!(q, &want);
     // The gauges carry the same figures.
-    let fam = prometheus::Registry::new();
-    for col in p.collectors() {
-        fam.register(col).unwrap();
-    }
-    let text = prometheus::TextEncoder::new()
-        .encode_to_string(&fam.gather())
-        .unwrap();
+    let text = p.metrics_text();
     let line = |needle: &str| -> f64 {
         text.lines()
             .find(|l| l.contains(needle) && l.contains("lane=\"01\""))
@@ -172,15 +166,7 @@ fn a_silent_checkpoint_closes_its_windows_by_the_wall_clock_when_caught_up() {
         .map(|w| w.3)
         .sum();
     assert_eq!(one_min, 10, "minute 0 closed with its 10 passages");
-    let text = prometheus::TextEncoder::new()
-        .encode_to_string(&{
-            let r = prometheus::Registry::new();
-            for col in p.collectors() {
-                r.register(col).unwrap();
-            }
-            r.gather()
-        })
-        .unwrap();
+    let text = p.metrics_text();
     let tp = text
         .lines()
         .find(|l| {

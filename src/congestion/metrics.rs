@@ -1,4 +1,5 @@
-//! The congestion gauges: per checkpoint direction and per lane, resolved once.
+//! The congestion gauges per checkpoint direction, resolved once (the per-lane ones
+//! live with the lane's series in `lanes::stats`).
 
 use prometheus::core::Collector;
 use prometheus::{Gauge, GaugeVec, Opts};
@@ -18,11 +19,6 @@ pub struct DirGauges {
     pub congested: Gauge,
 }
 
-pub struct LaneGauges {
-    pub los: Gauge,
-    pub queue: Gauge,
-}
-
 /// The congestion metric families.
 #[derive(Clone)]
 pub struct CongestionFamilies {
@@ -36,8 +32,6 @@ pub struct CongestionFamilies {
     p95: GaugeVec,
     los: GaugeVec,
     congested: GaugeVec,
-    lane_los: GaugeVec,
-    lane_queue: GaugeVec,
 }
 
 fn g(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -45,7 +39,6 @@ fn g(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
 }
 
 const DIR: &[&str] = &["checkpoint", "direction"];
-const LANE: &[&str] = &["checkpoint", "direction", "lane"];
 
 impl Default for CongestionFamilies {
     fn default() -> Self {
@@ -106,16 +99,6 @@ impl CongestionFamilies {
                 "1 while congested: entered when p95 passage >= congestion.enter_p95, left when below congestion.leave_p95, each after congestion.min_dwell.",
                 DIR,
             ),
-            lane_los: g(
-                "lanewatch_lane_level_of_service",
-                "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
-                LANE,
-            ),
-            lane_queue: g(
-                "lanewatch_lane_queue_length_vehicles",
-                "Vehicles queued at the lane by Little's law: departures per minute × mean queue wait (passage − inspection).",
-                LANE,
-            ),
         }
     }
 
@@ -140,16 +123,6 @@ impl CongestionFamilies {
         d
     }
 
-    pub fn lane(&self, checkpoint: &str, direction: Direction, lane: &str) -> LaneGauges {
-        let l = [checkpoint, direction.as_str(), lane];
-        let g = LaneGauges {
-            los: self.lane_los.with_label_values(&l),
-            queue: self.lane_queue.with_label_values(&l),
-        };
-        g.los.set(f64::NAN);
-        g
-    }
-
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
         [
             &self.arrival,
@@ -162,8 +135,6 @@ impl CongestionFamilies {
             &self.p95,
             &self.los,
             &self.congested,
-            &self.lane_los,
-            &self.lane_queue,
         ]
         .into_iter()
         .map(|v| Box::new(v.clone()) as Box<dyn Collector>)

@@ -27,14 +27,13 @@ use rustc_hash::FxHashMap;
 use crate::config::{CongestionConfig, LaneDef, Registry};
 use crate::event::Direction;
 use crate::lanes::{CheckpointWindow, ClosedWindow, window::nearest_rank};
-use metrics::{CongestionFamilies, DirGauges, LaneGauges};
+use metrics::{CongestionFamilies, DirGauges};
 use state::{Hysteresis, level_of_service};
 
 /// Windows of saturation flow kept per lane (an hour of 5-minute windows).
 const SATURATION_HISTORY: usize = 12;
 
 struct LaneState {
-    gauges: LaneGauges,
     /// Registry schedule (minutes since local midnight); `None`: unscheduled.
     schedule: Option<Vec<(u32, u32)>>,
     /// Departures per minute of recent windows, newest last.
@@ -83,7 +82,6 @@ impl Congestion {
                 open,
                 ..
             } = l;
-            families.lane(&cp.id, *direction, id);
             if !open.is_empty() {
                 schedules.insert((cp.id.clone(), *direction, id.clone()), open.clone());
             }
@@ -121,9 +119,6 @@ impl Congestion {
             self.lanes.resize_with(li + 1, || None);
         }
         let ls = self.lanes[li].get_or_insert_with(|| LaneState {
-            gauges: self
-                .families
-                .lane(&w.key.checkpoint, w.direction, &w.key.lane),
             schedule: self
                 .schedules
                 .get(&(w.key.checkpoint.clone(), w.direction, w.key.lane.clone()))
@@ -151,14 +146,14 @@ impl Congestion {
         let open = w.count > 0 || scheduled;
         // Lane gauges: level of service and queue length.
         if let Some(mean) = w.data.mean_passage_s() {
-            ls.gauges.los.set(f64::from(level_of_service(
+            w.stats.level_of_service.set(f64::from(level_of_service(
                 mean * 1000.0,
                 &self.cfg.los_bands_ms,
             )));
             let wq = mean - w.data.mean_inspection_s().unwrap_or(0.0);
-            ls.gauges.queue.set(rate * wq.max(0.0) / 60.0);
+            w.stats.queue_length.set(rate * wq.max(0.0) / 60.0);
         } else {
-            ls.gauges.queue.set(0.0);
+            w.stats.queue_length.set(0.0);
         }
         let d = self.dir(w.checkpoint, w.direction, &w.key.checkpoint);
         let dir = &mut self.dirs[d];

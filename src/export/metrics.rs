@@ -9,6 +9,7 @@ use prometheus::{Encoder, Gauge, IntGaugeVec, Opts, Registry, TextEncoder};
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    lanes: std::sync::Arc<std::sync::RwLock<Vec<crate::lanes::LaneSeries>>>,
 }
 
 impl Default for Metrics {
@@ -35,7 +36,18 @@ impl Metrics {
         registry
             .register(Box::new(build))
             .expect("unique build_info");
-        Metrics { registry }
+        Metrics {
+            registry,
+            lanes: Default::default(),
+        }
+    }
+
+    /// Serve these lanes' series too (encoded directly, not through the registry).
+    pub fn add_lanes(&self, series: crate::lanes::LaneSeries) {
+        self.lanes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(series);
     }
 
     /// Register collectors (each family once).
@@ -55,10 +67,13 @@ impl Metrics {
     /// The text exposition of every series.
     pub fn encode(&self) -> Vec<u8> {
         let families = self.registry.gather();
-        let mut buf = Vec::with_capacity(64 * 1024);
+        let mut buf = Vec::with_capacity(256 * 1024);
         TextEncoder::new()
             .encode(&families, &mut buf)
             .expect("text encoding into a Vec cannot fail");
+        for s in self.lanes.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            s.encode(&mut buf);
+        }
         buf
     }
 

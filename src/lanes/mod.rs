@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use crate::config::Config;
 use crate::event::{Direction, Event};
-pub use stats::{LaneFamilies, LaneStats, window_label};
+pub use stats::{LaneSeries, LaneStats, window_label};
 pub use window::{
     CheckpointWindow, ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start,
 };
@@ -81,7 +81,7 @@ pub struct Lanes {
     pub checkpoints: Vec<CheckpointState>,
     dynamic: usize,
     max_dynamic: usize,
-    families: LaneFamilies,
+    series: LaneSeries,
     sizes_ms: Vec<i64>,
     lateness_ms: i64,
     quantiles: Vec<f64>,
@@ -99,7 +99,7 @@ fn key_into(buf: &mut String, checkpoint: &str, direction: Direction, lane: &str
 
 impl Lanes {
     /// Lanes of the registry, exported at zero from the start.
-    pub fn new(config: &Config, families: LaneFamilies) -> Self {
+    pub fn new(config: &Config, series: LaneSeries) -> Self {
         let mut lanes = Lanes {
             index: FxHashMap::default(),
             cp_index: FxHashMap::default(),
@@ -108,7 +108,7 @@ impl Lanes {
             checkpoints: Vec::new(),
             dynamic: 0,
             max_dynamic: config.max_dynamic_lanes,
-            families,
+            series,
             sizes_ms: config.windows.sizes_ms.clone(),
             lateness_ms: config.windows.allowed_lateness_ms,
             quantiles: config.windows.quantiles.clone(),
@@ -120,8 +120,9 @@ impl Lanes {
         lanes
     }
 
-    pub fn families(&self) -> &LaneFamilies {
-        &self.families
+    /// The lanes' series, for `/metrics`.
+    pub fn series(&self) -> &LaneSeries {
+        &self.series
     }
 
     pub fn window_sizes_ms(&self) -> &[i64] {
@@ -169,7 +170,7 @@ impl Lanes {
             },
             checkpoint: cp,
             registered,
-            stats: self.families.lane(checkpoint, direction.as_str(), lane),
+            stats: self.series.lane(checkpoint, direction.as_str(), lane),
             windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
             last_departure_ms: None,
         });
@@ -274,6 +275,7 @@ impl Lanes {
                     let q = scratch.quantiles(&data.samples, quantiles);
                     let closed = ClosedWindow {
                         key,
+                        stats,
                         checkpoint,
                         direction,
                         size_idx: i,
@@ -284,8 +286,10 @@ impl Lanes {
                         data,
                     };
                     stats.throughput[i].set(closed.throughput_per_minute());
-                    for (j, g) in stats.quantiles[i].iter().enumerate() {
-                        g.set(q.get(j).copied().unwrap_or(f64::NAN));
+                    for j in 0..quantiles.len() {
+                        stats
+                            .quantile(i, j)
+                            .set(q.get(j).copied().unwrap_or(f64::NAN));
                     }
                     observer.window_closed(id, &closed);
                 });

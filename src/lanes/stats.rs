@@ -1,37 +1,13 @@
-//! Per-lane Prometheus series: the metric families (created once, with the configured
-//! buckets) and each lane's pre-resolved handles, so the hot path never looks up labels.
+//! Per-lane series: atomics written by the one pipeline thread (a store, not a
+//! read-modify-write: there is a single writer) and encoded straight to the text
+//! exposition at scrape time. Each lane's handles are resolved once, when the lane is
+//! created, so the hot path does no label lookup and takes no lock.
 
-use prometheus::core::Collector;
-use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use crate::config::{Buckets, WindowConfig};
-
-const LANE_LABELS: &[&str] = &["checkpoint", "direction", "lane"];
-
-/// The per-lane metric families.
-#[derive(Clone)]
-pub struct LaneFamilies {
-    passages: IntCounterVec,
-    passage: HistogramVec,
-    queue_wait: HistogramVec,
-    inspection: HistogramVec,
-    headway: HistogramVec,
-    last_departure: GaugeVec,
-    throughput: GaugeVec,
-    quantile: GaugeVec,
-    window_labels: Vec<String>,
-    quantile_labels: Vec<String>,
-}
-
-fn hist(name: &str, help: &str, buckets: &[f64]) -> HistogramVec {
-    HistogramVec::new(
-        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
-        LANE_LABELS,
-    )
-    .expect("valid histogram definition")
-}
 
 /// `60000` → `"1m"`, `900000` → `"15m"`, `7200000` → `"2h"`, `90000` → `"90s"`.
 pub fn window_label(size_ms: i64) -> String {
@@ -45,132 +21,386 @@ pub fn window_label(size_ms: i64) -> String {
     }
 }
 
-impl LaneFamilies {
-    pub fn new(buckets: &Buckets, windows: &WindowConfig) -> Self {
-        let mut window_labels = LANE_LABELS.to_vec();
-        window_labels.push("window");
-        let mut quantile_labels = window_labels.clone();
-        quantile_labels.push("quantile");
-        LaneFamilies {
-            passages: IntCounterVec::new(
-                Opts::new("lanewatch_passages_total", "Vehicles that passed the lane (accepted, de-duplicated events)."),
-                LANE_LABELS,
-            )
-            .expect("valid counter"),
-            passage: hist(
-                "lanewatch_passage_duration_seconds",
-                "Passage time of a vehicle through the lane: departed_at - arrived_at.",
-                &buckets.passage,
-            ),
-            queue_wait: hist(
-                "lanewatch_queue_wait_seconds",
-                "Time queued before inspection: inspection_started_at - arrived_at (events that carry it).",
-                &buckets.queue_wait,
-            ),
-            inspection: hist(
-                "lanewatch_inspection_duration_seconds",
-                "Inspection time: departed_at - inspection_started_at (events that carry it).",
-                &buckets.inspection,
-            ),
-            headway: hist(
-                "lanewatch_departure_headway_seconds",
-                "Time between consecutive departures of the lane, in event-time order (out-of-order events give none).",
-                &buckets.headway,
-            ),
-            last_departure: GaugeVec::new(
-                Opts::new(
-                    "lanewatch_lane_last_departure_timestamp_seconds",
-                    "Event time (Unix seconds) of the newest departure seen on the lane; 0 before the first.",
-                ),
-                LANE_LABELS,
-            )
-            .expect("valid gauge"),
-            throughput: GaugeVec::new(
-                Opts::new(
-                    "lanewatch_lane_throughput_per_minute",
-                    "Departures per minute over the newest closed event-time window.",
-                ),
-                &window_labels,
-            )
-            .expect("valid gauge"),
-            quantile: GaugeVec::new(
-                Opts::new(
-                    "lanewatch_lane_passage_quantile_seconds",
-                    "Exact passage-time quantile over the newest closed event-time window (NaN: no passages). Not summable across instances.",
-                ),
-                &quantile_labels,
-            )
-            .expect("valid gauge"),
-            window_labels: windows.sizes_ms.iter().map(|&s| window_label(s)).collect(),
-            quantile_labels: windows.quantiles.iter().map(|q| q.to_string()).collect(),
+/// An `f64` cell with one writer.
+#[derive(Debug, Default)]
+pub struct F64Cell(AtomicU64);
+
+impl F64Cell {
+    fn new(v: f64) -> Self {
+        F64Cell(AtomicU64::new(v.to_bits()))
+    }
+    pub fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Ordering::Relaxed);
+    }
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
+
+/// A counter with one writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    pub fn inc(&self) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A classic histogram with one writer: per-bucket counts (not cumulative), sum, count.
+#[derive(Debug)]
+pub struct Hist {
+    bounds: Arc<[f64]>,
+    /// `bounds.len() + 1` slots; the last is above every bound.
+    counts: Box<[AtomicU64]>,
+    sum: F64Cell,
+    count: AtomicU64,
+}
+
+impl Hist {
+    fn new(bounds: Arc<[f64]>) -> Self {
+        let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        Hist {
+            bounds,
+            counts,
+            sum: F64Cell::default(),
+            count: AtomicU64::new(0),
         }
     }
 
-    /// Every collector, for registration.
-    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![
-            Box::new(self.passages.clone()),
-            Box::new(self.passage.clone()),
-            Box::new(self.queue_wait.clone()),
-            Box::new(self.inspection.clone()),
-            Box::new(self.headway.clone()),
-            Box::new(self.last_departure.clone()),
-            Box::new(self.throughput.clone()),
-            Box::new(self.quantile.clone()),
-        ]
+    pub fn observe(&self, v: f64) {
+        let i = self.bounds.partition_point(|&b| b < v);
+        let c = &self.counts[i];
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.sum.set(self.sum.get() + v);
+        // Count last (Release): a reader that sees it sees the bucket and the sum.
+        self.count
+            .store(self.count.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
-    /// Resolve (and so export at zero) the series of one lane.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Acquire)
+    }
+
+    pub fn sum(&self) -> f64 {
+        self.sum.get()
+    }
+
+    /// Cumulative count of observations `<= bounds[i]`.
+    pub fn cumulative(&self, i: usize) -> u64 {
+        self.counts[..=i]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// The series of one lane.
+#[derive(Debug)]
+pub struct LaneCells {
+    /// `checkpoint="…",direction="…",lane="…"`, rendered once.
+    labels: String,
+    pub passages: Counter,
+    pub passage: Hist,
+    pub queue_wait: Hist,
+    pub inspection: Hist,
+    pub headway: Hist,
+    pub last_departure: F64Cell,
+    /// One per window size.
+    pub throughput: Box<[F64Cell]>,
+    /// Window-major: `[window * quantiles + q]`.
+    pub quantiles: Box<[F64Cell]>,
+    n_quantiles: usize,
+    /// Congestion analysis: level of service (1–6, NaN before the first window) and
+    /// queue length by Little's law.
+    pub level_of_service: F64Cell,
+    pub queue_length: F64Cell,
+}
+
+impl LaneCells {
+    pub fn quantile(&self, window: usize, q: usize) -> &F64Cell {
+        &self.quantiles[window * self.n_quantiles + q]
+    }
+}
+
+/// A lane's handle (cheap to clone).
+pub type LaneStats = Arc<LaneCells>;
+
+struct SeriesInner {
+    bounds: [Arc<[f64]>; 4],
+    bound_labels: [Vec<String>; 4],
+    window_labels: Vec<String>,
+    quantile_labels: Vec<String>,
+    lanes: RwLock<Vec<LaneStats>>,
+}
+
+/// Every lane's series, for the hot path (handles) and for `/metrics` (encoding).
+#[derive(Clone)]
+pub struct LaneSeries(Arc<SeriesInner>);
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+impl LaneSeries {
+    pub fn new(buckets: &Buckets, windows: &WindowConfig) -> Self {
+        let b = |v: &Vec<f64>| -> Arc<[f64]> { v.clone().into() };
+        let bounds = [
+            b(&buckets.passage),
+            b(&buckets.queue_wait),
+            b(&buckets.inspection),
+            b(&buckets.headway),
+        ];
+        let bound_labels = bounds
+            .clone()
+            .map(|b| b.iter().map(|x| x.to_string()).collect());
+        LaneSeries(Arc::new(SeriesInner {
+            bounds,
+            bound_labels,
+            window_labels: windows.sizes_ms.iter().map(|&s| window_label(s)).collect(),
+            quantile_labels: windows.quantiles.iter().map(|q| q.to_string()).collect(),
+            lanes: RwLock::new(Vec::new()),
+        }))
+    }
+
+    /// Create (and so export at zero) the series of one lane.
     pub fn lane(&self, checkpoint: &str, direction: &str, lane: &str) -> LaneStats {
-        let l = [checkpoint, direction, lane];
-        let throughput = self
-            .window_labels
-            .iter()
-            .map(|w| {
-                self.throughput
-                    .with_label_values(&[checkpoint, direction, lane, w])
-            })
-            .collect();
-        let quantiles = self
-            .window_labels
-            .iter()
-            .map(|w| {
-                self.quantile_labels
-                    .iter()
-                    .map(|q| {
-                        let g = self
-                            .quantile
-                            .with_label_values(&[checkpoint, direction, lane, w, q]);
-                        g.set(f64::NAN);
-                        g
-                    })
-                    .collect()
-            })
-            .collect();
-        LaneStats {
-            passages: self.passages.with_label_values(&l),
-            passage: self.passage.with_label_values(&l),
-            queue_wait: self.queue_wait.with_label_values(&l),
-            inspection: self.inspection.with_label_values(&l),
-            headway: self.headway.with_label_values(&l),
-            last_departure: self.last_departure.with_label_values(&l),
-            throughput,
-            quantiles,
+        let s = &self.0;
+        let nq = s.quantile_labels.len();
+        let cells = Arc::new(LaneCells {
+            labels: format!(
+                "checkpoint=\"{}\",direction=\"{}\",lane=\"{}\"",
+                escape(checkpoint),
+                escape(direction),
+                escape(lane)
+            ),
+            passages: Counter::default(),
+            passage: Hist::new(s.bounds[0].clone()),
+            queue_wait: Hist::new(s.bounds[1].clone()),
+            inspection: Hist::new(s.bounds[2].clone()),
+            headway: Hist::new(s.bounds[3].clone()),
+            last_departure: F64Cell::default(),
+            throughput: s.window_labels.iter().map(|_| F64Cell::default()).collect(),
+            quantiles: (0..s.window_labels.len() * nq)
+                .map(|_| F64Cell::new(f64::NAN))
+                .collect(),
+            n_quantiles: nq,
+            level_of_service: F64Cell::new(f64::NAN),
+            queue_length: F64Cell::default(),
+        });
+        s.lanes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cells.clone());
+        cells
+    }
+
+    /// Number of lanes with series.
+    pub fn len(&self) -> usize {
+        self.0.lanes.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append the text exposition of every lane series to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let s = &self.0;
+        let lanes = s.lanes.read().unwrap_or_else(|e| e.into_inner());
+        let mut num = Num::default();
+        header(
+            out,
+            "lanewatch_passages_total",
+            "counter",
+            "Vehicles that passed the lane (accepted, de-duplicated events).",
+        );
+        for l in lanes.iter() {
+            line(
+                out,
+                "lanewatch_passages_total",
+                &l.labels,
+                "",
+                num.int(l.passages.get()),
+            );
+        }
+        let hists: [(&str, &str, fn(&LaneCells) -> &Hist); 4] = [
+            (
+                "lanewatch_passage_duration_seconds",
+                "Passage time of a vehicle through the lane: departed_at - arrived_at.",
+                |l| &l.passage,
+            ),
+            (
+                "lanewatch_queue_wait_seconds",
+                "Time queued before inspection: inspection_started_at - arrived_at (events that carry it).",
+                |l| &l.queue_wait,
+            ),
+            (
+                "lanewatch_inspection_duration_seconds",
+                "Inspection time: departed_at - inspection_started_at (events that carry it).",
+                |l| &l.inspection,
+            ),
+            (
+                "lanewatch_departure_headway_seconds",
+                "Time between consecutive departures of the lane, in event-time order (out-of-order events give none).",
+                |l| &l.headway,
+            ),
+        ];
+        for (k, (name, help, get)) in hists.iter().enumerate() {
+            header(out, name, "histogram", help);
+            let bucket = format!("{name}_bucket");
+            let les = &s.bound_labels[k];
+            for l in lanes.iter() {
+                let h = get(l);
+                let count = h.count();
+                let mut cum = 0u64;
+                for (i, le) in les.iter().enumerate() {
+                    cum += h.counts[i].load(Ordering::Relaxed);
+                    line_le(out, &bucket, &l.labels, le, num.int(cum.min(count)));
+                }
+                line_le(out, &bucket, &l.labels, "+Inf", num.int(count));
+                line(out, name, &l.labels, "_sum", num.float(h.sum()));
+                line(out, name, &l.labels, "_count", num.int(count));
+            }
+        }
+        let g = "lanewatch_lane_last_departure_timestamp_seconds";
+        header(
+            out,
+            g,
+            "gauge",
+            "Event time (Unix seconds) of the newest departure seen on the lane; 0 before the first.",
+        );
+        for l in lanes.iter() {
+            line(out, g, &l.labels, "", num.float(l.last_departure.get()));
+        }
+        let g = "lanewatch_lane_throughput_per_minute";
+        header(
+            out,
+            g,
+            "gauge",
+            "Departures per minute over the newest closed event-time window.",
+        );
+        for l in lanes.iter() {
+            for (w, wl) in s.window_labels.iter().enumerate() {
+                line_kv(
+                    out,
+                    g,
+                    &l.labels,
+                    &[("window", wl)],
+                    num.float(l.throughput[w].get()),
+                );
+            }
+        }
+        let g = "lanewatch_lane_passage_quantile_seconds";
+        header(
+            out,
+            g,
+            "gauge",
+            "Exact passage-time quantile over the newest closed event-time window (NaN: no passages). Not summable across instances.",
+        );
+        for l in lanes.iter() {
+            for (w, wl) in s.window_labels.iter().enumerate() {
+                for (q, ql) in s.quantile_labels.iter().enumerate() {
+                    line_kv(
+                        out,
+                        g,
+                        &l.labels,
+                        &[("quantile", ql), ("window", wl)],
+                        num.float(l.quantile(w, q).get()),
+                    );
+                }
+            }
+        }
+        let g = "lanewatch_lane_level_of_service";
+        header(
+            out,
+            g,
+            "gauge",
+            "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
+        );
+        for l in lanes.iter() {
+            line(out, g, &l.labels, "", num.float(l.level_of_service.get()));
+        }
+        let g = "lanewatch_lane_queue_length_vehicles";
+        header(
+            out,
+            g,
+            "gauge",
+            "Vehicles queued at the lane by Little's law: departures per minute x mean queue wait (passage - inspection).",
+        );
+        for l in lanes.iter() {
+            line(out, g, &l.labels, "", num.float(l.queue_length.get()));
         }
     }
 }
 
-/// Pre-resolved handles of one lane.
-#[derive(Clone)]
-pub struct LaneStats {
-    pub passages: IntCounter,
-    pub passage: Histogram,
-    pub queue_wait: Histogram,
-    pub inspection: Histogram,
-    pub headway: Histogram,
-    pub last_departure: Gauge,
-    /// One per window size.
-    pub throughput: Vec<Gauge>,
-    /// Per window size, one per quantile.
-    pub quantiles: Vec<Vec<Gauge>>,
+fn header(out: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn line(out: &mut Vec<u8>, name: &str, labels: &str, suffix: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    out.extend_from_slice(b"} ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+fn line_le(out: &mut Vec<u8>, name: &str, labels: &str, le: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    out.extend_from_slice(b",le=\"");
+    out.extend_from_slice(le.as_bytes());
+    out.extend_from_slice(b"\"} ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+fn line_kv(out: &mut Vec<u8>, name: &str, labels: &str, kv: &[(&str, &str)], value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    for (k, v) in kv {
+        out.push(b',');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"} ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Reusable number formatting.
+#[derive(Default)]
+struct Num {
+    i: itoa::Buffer,
+    f: ryu::Buffer,
+}
+
+impl Num {
+    fn int(&mut self, v: u64) -> &[u8] {
+        self.i.format(v).as_bytes()
+    }
+    fn float(&mut self, v: f64) -> &[u8] {
+        if v.is_nan() {
+            b"NaN"
+        } else if v.is_infinite() {
+            if v > 0.0 { b"+Inf" } else { b"-Inf" }
+        } else if v == v.trunc() && v.abs() < 1e15 {
+            self.i.format(v as i64).as_bytes()
+        } else {
+            self.f.format_finite(v).as_bytes()
+        }
+    }
 }

@@ -3,14 +3,15 @@
 
 use std::collections::VecDeque;
 
-use super::LaneKey;
+use super::{LaneKey, LaneStats};
 use crate::event::Direction;
 
 /// A closed window of one lane and one window size.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ClosedWindow<'a> {
-    /// The lane and the dense id of its checkpoint.
+    /// The lane, its series and the dense id of its checkpoint.
     pub key: &'a LaneKey,
+    pub stats: &'a LaneStats,
     pub checkpoint: u32,
     pub direction: Direction,
     /// Index into the configured window sizes.
