@@ -248,3 +248,11 @@ fn reason_labels_are_unique_and_indexed() {
         assert!(seen.insert(r.as_str()));
     }
 }
+
+#[test]
+fn non_utf8_inside_an_ignored_field_is_still_not_utf8() {
+    let mut b = GOOD.replacen('{', r#"{"note":"ab","#, 1).into_bytes();
+    let at = b.iter().position(|&c| c == b'a').unwrap();
+    b[at] = 0xc3; // a lone lead byte
+    assert_eq!(reason(&b), Reason::NotUtf8);
+}

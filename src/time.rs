@@ -3,9 +3,139 @@
 /// Parse an RFC 3339 timestamp with an offset (`Z` or `±HH:MM`) into Unix
 /// milliseconds (sub-millisecond digits truncated toward the past). `None` when the
 /// text is not such a timestamp or names an impossible date.
+///
+/// The strict form sensors send (`YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`) is parsed
+/// by hand — it was the costliest step of parsing an event — and anything else goes to
+/// `jiff`, the reference; a property test holds the two equal.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
+    match fast_rfc3339(s.as_bytes()) {
+        Fast::Ok(ms) => Some(ms),
+        Fast::Invalid => None,
+        Fast::Other => parse_timestamp_reference(s),
+    }
+}
+
+/// The reference parser (`jiff`).
+pub fn parse_timestamp_reference(s: &str) -> Option<i64> {
     let ts: jiff::Timestamp = s.parse().ok()?;
     Some(ts.as_millisecond())
+}
+
+enum Fast {
+    Ok(i64),
+    /// The strict shape with impossible values (month 13, Feb 30, hour 25).
+    Invalid,
+    /// Not the strict shape: let the reference decide.
+    Other,
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u32::from(d);
+    }
+    Some(v)
+}
+
+fn fast_rfc3339(b: &[u8]) -> Fast {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Fast::Other;
+    }
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
+        digits(&b[0..4]),
+        digits(&b[5..7]),
+        digits(&b[8..10]),
+        digits(&b[11..13]),
+        digits(&b[14..16]),
+        digits(&b[17..19]),
+    ) else {
+        return Fast::Other;
+    };
+    let mut i = 19;
+    let mut frac_ms = 0i64;
+    if b[i] == b'.' {
+        let start = i + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        let n = end - start;
+        if n == 0 || n > 9 {
+            return Fast::Other;
+        }
+        let take = n.min(3);
+        let Some(v) = digits(&b[start..start + take]) else {
+            return Fast::Other;
+        };
+        frac_ms = i64::from(v) * [100, 10, 1][take - 1];
+        i = end;
+    }
+    let offset_min: i64 = match &b[i..] {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (Some(oh), Some(om)) = (digits(&[*h1, *h2]), digits(&[*m1, *m2])) else {
+                return Fast::Other;
+            };
+            if oh > 23 || om > 59 {
+                return Fast::Other;
+            }
+            let m = i64::from(oh * 60 + om);
+            if *sign == b'-' { -m } else { m }
+        }
+        _ => return Fast::Other,
+    };
+    if !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        // Leap seconds (":60") and the like: the reference decides.
+        return if sec == 60 {
+            Fast::Other
+        } else {
+            Fast::Invalid
+        };
+    }
+    if y < 1971 {
+        // Near or before the epoch the reference's rounding of fractions (toward zero)
+        // differs from flooring: let it decide.
+        return Fast::Other;
+    }
+    let days = days_from_civil(i64::from(y), i64::from(mo), i64::from(d));
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + sec) - offset_min * 60;
+    Fast::Ok(secs * 1000 + frac_ms)
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Format Unix milliseconds as RFC 3339 in UTC (`2026-11-26T07:31:02.120Z`, the
@@ -46,6 +176,30 @@ mod tests {
     #[test]
     fn sub_millisecond_digits_truncate() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:01.999999Z"), Some(1999));
+    }
+
+    proptest::proptest! {
+        /// The hand parser agrees with the reference on every strict timestamp,
+        /// valid or not, and on mutations of them.
+        #[test]
+        fn fast_parser_equals_reference(
+            y in 1u32..9999, mo in 0u32..14, d in 0u32..33, h in 0u32..26, mi in 0u32..61, s in 0u32..61,
+            frac in proptest::option::of("[0-9]{1,9}"),
+            off in proptest::option::of((proptest::bool::ANY, 0u32..25, 0u32..61)),
+        ) {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            let off = match off {
+                None => "Z".to_string(),
+                Some((neg, oh, om)) => format!("{}{oh:02}:{om:02}", if neg { '-' } else { '+' }),
+            };
+            let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{off}");
+            proptest::prop_assert_eq!(parse_timestamp(&text), parse_timestamp_reference(&text), "{}", text);
+        }
+
+        #[test]
+        fn fast_parser_equals_reference_on_arbitrary_text(text in "[0-9T:.Z+ -]{0,40}") {
+            proptest::prop_assert_eq!(parse_timestamp(&text), parse_timestamp_reference(&text));
+        }
     }
 
     #[test]

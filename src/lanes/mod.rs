@@ -5,7 +5,10 @@
 pub mod stats;
 pub mod window;
 
-use rustc_hash::FxHashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use hashbrown::HashTable;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::config::Config;
 use crate::event::{Direction, Event};
@@ -74,9 +77,9 @@ impl Observer for () {}
 
 /// All lanes of one pipeline.
 pub struct Lanes {
-    index: FxHashMap<String, u32>,
+    /// Dense ids by a hash of (checkpoint, direction, lane), compared against the key.
+    index: HashTable<u32>,
     cp_index: FxHashMap<String, u32>,
-    keybuf: String,
     pub lanes: Vec<Lane>,
     pub checkpoints: Vec<CheckpointState>,
     dynamic: usize,
@@ -88,22 +91,25 @@ pub struct Lanes {
     scratch: QuantileScratch,
 }
 
-fn key_into(buf: &mut String, checkpoint: &str, direction: Direction, lane: &str) {
-    buf.clear();
-    buf.push_str(checkpoint);
-    buf.push('/');
-    buf.push_str(direction.as_str());
-    buf.push('/');
-    buf.push_str(lane);
+fn lane_hash(checkpoint: &str, direction: Direction, lane: &str) -> u64 {
+    let mut h = FxBuildHasher.build_hasher();
+    h.write(checkpoint.as_bytes());
+    h.write_u8(0xff);
+    h.write_u8(direction as u8);
+    h.write(lane.as_bytes());
+    h.finish()
+}
+
+fn same(key: &LaneKey, checkpoint: &str, direction: Direction, lane: &str) -> bool {
+    key.direction == direction && key.lane == lane && key.checkpoint == checkpoint
 }
 
 impl Lanes {
     /// Lanes of the registry, exported at zero from the start.
     pub fn new(config: &Config, series: LaneSeries) -> Self {
         let mut lanes = Lanes {
-            index: FxHashMap::default(),
+            index: HashTable::new(),
             cp_index: FxHashMap::default(),
-            keybuf: String::new(),
             lanes: Vec::new(),
             checkpoints: Vec::new(),
             dynamic: 0,
@@ -160,8 +166,12 @@ impl Lanes {
             }
         };
         let id = self.lanes.len() as u32;
-        key_into(&mut self.keybuf, checkpoint, direction, lane);
-        self.index.insert(self.keybuf.clone(), id);
+        let lanes = &self.lanes;
+        self.index
+            .insert_unique(lane_hash(checkpoint, direction, lane), id, |&i| {
+                let k = &lanes[i as usize].key;
+                lane_hash(&k.checkpoint, k.direction, &k.lane)
+            });
         self.lanes.push(Lane {
             key: LaneKey {
                 checkpoint: checkpoint.to_owned(),
@@ -180,8 +190,7 @@ impl Lanes {
 
     /// The dense id of a lane, creating it (up to the cap) when unregistered.
     pub fn resolve(&mut self, checkpoint: &str, direction: Direction, lane: &str) -> Resolve {
-        key_into(&mut self.keybuf, checkpoint, direction, lane);
-        if let Some(&id) = self.index.get(self.keybuf.as_str()) {
+        if let Some(id) = self.find(checkpoint, direction, lane) {
             return Resolve::Lane(id);
         }
         if self.dynamic >= self.max_dynamic {
@@ -192,9 +201,13 @@ impl Lanes {
     }
 
     /// Look up a lane without creating it.
-    pub fn find(&mut self, checkpoint: &str, direction: Direction, lane: &str) -> Option<u32> {
-        key_into(&mut self.keybuf, checkpoint, direction, lane);
-        self.index.get(self.keybuf.as_str()).copied()
+    pub fn find(&self, checkpoint: &str, direction: Direction, lane: &str) -> Option<u32> {
+        let lanes = &self.lanes;
+        self.index
+            .find(lane_hash(checkpoint, direction, lane), |&i| {
+                same(&lanes[i as usize].key, checkpoint, direction, lane)
+            })
+            .copied()
     }
 
     /// Record an accepted event on lane `id`. Returns `true` when the event was late
