@@ -12,6 +12,7 @@
 //! - [`event`]: parsing and validation of one message into an [`event::Event`] or a
 //!   [`event::Rejection`] with a bounded reason.
 //! - [`time`]: RFC 3339 ↔ Unix milliseconds.
+//! - [`demo`]: `lanewatch demo` — mock-cluster broker + simulator + live service.
 //! - [`dedup`]: bounded de-duplication of `event_id`s.
 //! - [`lanes`]: the dense lane index, per-lane series (`stats`) and event-time windows
 //!   with the per-checkpoint watermark (`window`).
@@ -32,6 +33,7 @@ pub mod bench;
 pub mod config;
 pub mod congestion;
 pub mod dedup;
+pub mod demo;
 pub mod event;
 pub mod export;
 pub mod health;

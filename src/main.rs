@@ -39,9 +39,15 @@ enum Command {
         #[arg(long, short, default_value = "config/lanewatch.toml")]
         config: PathBuf,
     },
+    /// The whole system in one process: embedded Kafka, simulated traffic, live metrics.
+    Demo(lanewatch::demo::DemoArgs),
+    /// Realistic commuter traffic into Kafka or a JSONL file.
+    Simulate(lanewatch::simulate::SimulateArgs),
     /// Post-event analysis of a time range from Kafka or a JSONL file: report (table,
     /// JSON, CSV, HTML with charts) and OpenMetrics for Prometheus backfill.
     Replay(lanewatch::replay::ReplayArgs),
+    /// Benchmarks (see tests/bench/run.sh for all of them in one table).
+    Bench(lanewatch::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +68,25 @@ fn main() -> ExitCode {
             }
             Err(e) => user_error(e),
         },
+        Command::Demo(args) => runtime_then(|shutdown| async move {
+            lanewatch::demo::run(args, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        }),
+        Command::Simulate(args) => runtime_then(|shutdown| async move {
+            let s = lanewatch::simulate::run(args, shutdown).await?;
+            tracing::info!(
+                written = s.written,
+                interrupted = s.interrupted,
+                "simulation done"
+            );
+            Ok(())
+        }),
+        Command::Bench(args) => runtime_then(|shutdown| async move {
+            lanewatch::bench::run(args, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        }),
         Command::Replay(args) => {
             let shutdown = CancellationToken::new();
             let s2 = shutdown.clone();

@@ -465,6 +465,33 @@ impl Config {
     }
 }
 
+/// The default configuration and registry shipped in `config/`, built into the binary
+/// (the demo runs from anywhere with them).
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/lanewatch.toml");
+pub const DEFAULT_REGISTRY_TOML: &str = include_str!("../../config/checkpoints.toml");
+
+impl Config {
+    /// A configuration from its text and its registry's text (no files).
+    pub fn from_texts(config: &str, registry: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = parse(Path::new("<config>"), config)?;
+        let rr = parse::<registry::RawRegistry>(Path::new("<registry>"), registry)?;
+        let mut p = Problems::default();
+        let reg = registry::validate(rr, &mut p);
+        let c = validate(raw, reg, Path::new("."), &mut p);
+        if p.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
+    }
+
+    /// The shipped defaults (`config/lanewatch.toml` and `config/checkpoints.toml`).
+    pub fn shipped() -> Config {
+        Config::from_texts(DEFAULT_CONFIG_TOML, DEFAULT_REGISTRY_TOML)
+            .expect("the shipped configuration is valid")
+    }
+}
+
 /// Read and validate only a registry file.
 pub fn load_registry(path: &Path) -> Result<Registry, ConfigError> {
     let rr = parse::<registry::RawRegistry>(path, &read(path)?)?;

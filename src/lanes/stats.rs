@@ -127,6 +127,9 @@ impl LaneCells {
     }
 }
 
+/// Picks one of a lane's histograms (for encoding).
+type HistOf = fn(&LaneCells) -> &Hist;
+
 /// A lane's handle (cheap to clone).
 pub type LaneStats = Arc<LaneCells>;
 
@@ -230,7 +233,7 @@ impl LaneSeries {
                 num.int(l.passages.get()),
             );
         }
-        let hists: [(&str, &str, fn(&LaneCells) -> &Hist); 4] = [
+        let hists: [(&str, &str, HistOf); 4] = [
             (
                 "lanewatch_passage_duration_seconds",
                 "Passage time of a vehicle through the lane: departed_at - arrived_at.",

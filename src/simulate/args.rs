@@ -1,0 +1,393 @@
+//! The `lanewatch simulate` flags ([`SimulateArgs`]) and the parsers of their values;
+//! every parse error says what to write instead.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::imperfect::Imperfections;
+use super::profile::latest_six_am;
+use super::sim::SimOptions;
+use super::sink::Output;
+use super::{Incident, OpenLanes, SimError};
+use crate::config::LaneKind;
+use crate::config::traffic::{parse_clock, parse_incident};
+use crate::event::{Direction, Reason};
+
+/// Realistic commuter traffic into Kafka or a JSONL file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulateArgs {
+    /// Checkpoint registry: checkpoints, lanes and their [checkpoint.traffic] tables.
+    #[arg(long, value_name = "FILE", default_value = "config/checkpoints.toml")]
+    pub registry: PathBuf,
+    /// First simulated instant, RFC 3339 with offset, e.g. 2026-11-26T06:00:00+08:00
+    /// [default: the latest 06:00 Beijing time].
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start: Option<i64>,
+    /// Length of the simulated range (vehicles that arrived in it are still served).
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// End of the simulated range instead of --duration (RFC 3339 with offset).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "duration")]
+    pub end: Option<i64>,
+    /// Pace: simulated seconds per wall-clock second (1 = real time, 60 = an hour a
+    /// minute), or "max" for as fast as the output takes them.
+    #[arg(long, value_name = "FACTOR|max", default_value = "60")]
+    pub speed: Speed,
+    /// Random seed: the same seed and flags give byte-identical output.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Multiply every checkpoint's demand (arrivals per hour), e.g. 1.3 for a holiday;
+    /// beyond the lanes' capacity the queues grow for as long as the peak lasts.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub demand: f64,
+    /// An incident, every simulated day: CHECKPOINT/DIRECTION/LANE|*@HH:MM+DURATION,
+    /// closing the lane(s), or with :slow=F multiplying inspection times by F.
+    /// E.g. baimiao/inbound/03@07:30+45m or baimiao/inbound/*@07:30+45m:slow=3.
+    #[arg(long = "incident", value_name = "SPEC", value_parser = parse_incident_arg)]
+    pub incidents: Vec<Incident>,
+    /// Staff exactly N lanes of a kind (the first in the registry), for the whole run or
+    /// daily from HH:MM for a duration: CHECKPOINT/DIRECTION/KIND=N[@HH:MM+DURATION].
+    /// A later flag wins, e.g. --open-lanes baimiao/inbound/car=2
+    /// --open-lanes baimiao/inbound/car=6@07:30+2h.
+    #[arg(long = "open-lanes", value_name = "SPEC", value_parser = parse_open_lanes)]
+    pub open_lanes: Vec<OpenLanes>,
+    /// Fraction of passages whose event the sensor sends twice.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub duplicates: f64,
+    /// Fraction of passages delivered late, out of order, by up to --late-by.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub late: f64,
+    /// Largest delay of a late event.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub late_by: Duration,
+    /// Fraction of passages whose event is replaced by a malformed message.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub malformed: f64,
+    /// Rejection reasons the malformed messages are spread over (comma-separated).
+    /// future_event is only rejected by a live consumer near the simulated time.
+    #[arg(
+        long,
+        value_name = "REASONS",
+        value_delimiter = ',',
+        value_parser = parse_reason,
+        default_value = "too_large,not_utf8,invalid_json,missing_field,invalid_field,departed_before_arrived,inspection_out_of_range,passage_too_long"
+    )]
+    pub malformed_reasons: Vec<Reason>,
+    /// Size a too_large message exceeds (the consumer's events.max_event_bytes).
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
+    pub max_event_bytes: usize,
+    /// Write JSONL (one event per line) to FILE, or to standard output with "-",
+    /// instead of producing to Kafka.
+    #[arg(long, short, value_name = "FILE|-", conflicts_with_all = ["brokers", "topic", "kafka_options"])]
+    pub output: Option<PathBuf>,
+    /// Kafka bootstrap servers.
+    #[arg(long, value_name = "HOST:PORT,...", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Kafka topic (messages keyed <checkpoint>/<direction>/<lane>).
+    #[arg(long, value_name = "TOPIC", default_value = "checkpoint.passages")]
+    pub topic: String,
+    /// A librdkafka producer option, repeatable, e.g. -X compression.type=zstd.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+impl SimulateArgs {
+    /// The simulation options; `now_ms` places the default start.
+    pub fn options(&self, now_ms: i64) -> Result<SimOptions, SimError> {
+        let start_ms = self.start.unwrap_or_else(|| latest_six_am(now_ms));
+        let end_ms = match self.end {
+            Some(e) => e,
+            None => {
+                let d = i64::try_from(self.duration.as_millis()).map_err(|_| {
+                    SimError::Options("--duration is too long: give e.g. 24h or 30d".into())
+                })?;
+                start_ms.saturating_add(d)
+            }
+        };
+        Ok(SimOptions {
+            seed: self.seed,
+            start_ms,
+            end_ms,
+            demand: self.demand,
+            incidents: self.incidents.clone(),
+            open_lanes: self.open_lanes.clone(),
+            imperfections: Imperfections {
+                duplicates: self.duplicates,
+                late: self.late,
+                late_by_ms: i64::try_from(self.late_by.as_millis()).unwrap_or(i64::MAX),
+                malformed: self.malformed,
+                malformed_reasons: self.malformed_reasons.clone(),
+                max_event_bytes: self.max_event_bytes,
+            },
+        })
+    }
+
+    /// Where the messages go.
+    pub fn output(&self) -> Output {
+        match &self.output {
+            Some(p) if p.as_os_str() == "-" => Output::Stdout,
+            Some(p) => Output::Jsonl(p.clone()),
+            None => Output::Kafka {
+                brokers: self.brokers.clone(),
+                topic: self.topic.clone(),
+                options: self.kafka_options.clone(),
+            },
+        }
+    }
+}
+
+/// How fast simulated time runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// Simulated seconds per wall-clock second.
+    Factor(f64),
+    /// As fast as the output takes messages.
+    Max,
+}
+
+impl FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "max" {
+            return Ok(Speed::Max);
+        }
+        match s.trim_end_matches('x').parse::<f64>() {
+            Ok(f) if f.is_finite() && (0.001..=1e9).contains(&f) => Ok(Speed::Factor(f)),
+            _ => Err(format!(
+                "{s:?} is not a speed: give a factor from 0.001 to 1e9 (1 = real time, 60) or max"
+            )),
+        }
+    }
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    crate::time::parse_timestamp(s).ok_or_else(|| {
+        format!("{s:?} is not an RFC 3339 time with offset: write e.g. 2026-11-26T06:00:00+08:00")
+    })
+}
+
+/// `CHECKPOINT/DIRECTION/LANE|*@HH:MM+DURATION[:slow=F|:close]`
+pub fn parse_incident_arg(s: &str) -> Result<Incident, String> {
+    let (checkpoint, rest) = s
+        .split_once('/')
+        .ok_or("write CHECKPOINT/DIRECTION/LANE|*@HH:MM+DURATION[:slow=F], e.g. baimiao/inbound/03@07:30+45m")?;
+    let spec = parse_incident(rest)?;
+    Ok(Incident {
+        checkpoint: checkpoint.to_string(),
+        spec,
+        origin: format!("--incident {s:?}"),
+    })
+}
+
+/// `CHECKPOINT/DIRECTION/KIND=N[@HH:MM+DURATION]`
+pub fn parse_open_lanes(s: &str) -> Result<OpenLanes, String> {
+    const FORM: &str =
+        "write CHECKPOINT/DIRECTION/KIND=N[@HH:MM+DURATION], e.g. baimiao/inbound/car=2@06:00+3h";
+    let (target, rest) = s
+        .split_once('=')
+        .ok_or_else(|| format!("no '=N': {FORM}"))?;
+    let mut parts = target.split('/');
+    let (Some(checkpoint), Some(direction), Some(kind), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(format!(
+            "{target:?} is not CHECKPOINT/DIRECTION/KIND: {FORM}"
+        ));
+    };
+    let direction = direction
+        .parse::<Direction>()
+        .map_err(|()| format!("{direction:?} is not a direction: use inbound or outbound"))?;
+    let kind = match kind {
+        "car" => LaneKind::Car,
+        "bus" => LaneKind::Bus,
+        "truck" => LaneKind::Truck,
+        "mixed" => LaneKind::Mixed,
+        k => {
+            return Err(format!(
+                "{k:?} is not a lane kind: use car, bus, truck or mixed"
+            ));
+        }
+    };
+    let (count, window) = match rest.split_once('@') {
+        Some((n, w)) => (n, Some(w)),
+        None => (rest, None),
+    };
+    let count: u32 = count
+        .parse()
+        .map_err(|_| format!("{count:?} is not a number of lanes: {FORM}"))?;
+    let window = match window {
+        None => None,
+        Some(w) => {
+            let (start, dur) = w
+                .split_once('+')
+                .ok_or_else(|| format!("no '+DURATION' after @HH:MM: {FORM}"))?;
+            let start = parse_clock(start)
+                .ok_or_else(|| format!("{start:?} is not a local time: write HH:MM"))?;
+            let dur = humantime::parse_duration(dur)
+                .ok()
+                .map(|d| d.as_millis() as i64)
+                .filter(|ms| (1..=86_400_000).contains(ms))
+                .ok_or_else(|| format!("{dur:?} is not a duration up to 24h: write e.g. 90m"))?;
+            Some((start, dur))
+        }
+    };
+    Ok(OpenLanes {
+        checkpoint: checkpoint.to_string(),
+        direction,
+        kind,
+        count,
+        window,
+        origin: format!("--open-lanes {s:?}"),
+    })
+}
+
+fn parse_reason(s: &str) -> Result<Reason, String> {
+    Reason::ALL
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+            format!("{s:?} is not a rejection reason: use {}", names.join(", "))
+        })
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!(
+            "{s:?} is not KEY=VALUE: write e.g. -X compression.type=zstd"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::traffic::Effect;
+    use crate::simulate::imperfect::DEFAULT_MALFORMED;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SimulateArgs, String> {
+        Cli::try_parse_from(std::iter::once("simulate").chain(args.iter().copied()))
+            .map(|c| c.args)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let a = parse(&[
+            "--start",
+            "2026-11-26T06:00:00+08:00",
+            "--duration",
+            "2h",
+            "--speed",
+            "max",
+            "-o",
+            "-",
+        ])
+        .unwrap();
+        let o = a.options(0).unwrap();
+        assert_eq!(o.end_ms - o.start_ms, 2 * 3_600_000);
+        assert_eq!(
+            o.start_ms,
+            crate::time::parse_timestamp("2026-11-26T06:00:00+08:00").unwrap()
+        );
+        assert_eq!(a.speed, Speed::Max);
+        assert_eq!(a.output(), Output::Stdout);
+        assert_eq!(
+            o.imperfections.malformed_reasons,
+            DEFAULT_MALFORMED.to_vec()
+        );
+        let e = parse(&[
+            "--start",
+            "2026-11-26T06:00:00+08:00",
+            "--end",
+            "2026-11-26T09:00:00+08:00",
+        ])
+        .unwrap();
+        let o = e.options(0).unwrap();
+        assert_eq!(o.end_ms - o.start_ms, 3 * 3_600_000);
+        let now = 1_795_968_000_000; // a local midnight: the default start is 18 h earlier
+        assert_eq!(
+            parse(&[]).unwrap().options(now).unwrap().start_ms,
+            now - 18 * 3_600_000
+        );
+        let k = parse(&["-X", "linger.ms=5", "--brokers", "h:1", "--speed", "2.5"]).unwrap();
+        assert_eq!(k.speed, Speed::Factor(2.5));
+        assert_eq!(
+            k.output(),
+            Output::Kafka {
+                brokers: "h:1".into(),
+                topic: "checkpoint.passages".into(),
+                options: vec![("linger.ms".into(), "5".into())]
+            }
+        );
+    }
+
+    #[test]
+    fn specs_parse() {
+        let a = parse(&[
+            "--incident",
+            "baimiao/inbound/*@07:30+45m:slow=3",
+            "--open-lanes",
+            "baimiao/inbound/car=2",
+            "--open-lanes",
+            "yanjiao/outbound/bus=1@17:00+2h",
+        ])
+        .unwrap();
+        assert_eq!(a.incidents[0].checkpoint, "baimiao");
+        assert_eq!(a.incidents[0].spec.effect, Effect::Slow(3.0));
+        assert_eq!(a.open_lanes[0].count, 2);
+        assert_eq!(a.open_lanes[0].window, None);
+        assert_eq!(a.open_lanes[1].kind, LaneKind::Bus);
+        assert_eq!(
+            a.open_lanes[1].window,
+            Some((17 * 3_600_000, 2 * 3_600_000))
+        );
+    }
+
+    #[test]
+    fn bad_values_say_what_to_write() {
+        for (args, hint) in [
+            (&["--incident", "baimiao"][..], "CHECKPOINT/DIRECTION/LANE"),
+            (
+                &["--incident", "baimiao/inbound/03@25:00+1h"],
+                "not a local time",
+            ),
+            (&["--open-lanes", "baimiao/inbound/car"], "no '=N'"),
+            (
+                &["--open-lanes", "baimiao/inbound/van=2"],
+                "not a lane kind",
+            ),
+            (
+                &["--open-lanes", "baimiao/car=2"],
+                "not CHECKPOINT/DIRECTION/KIND",
+            ),
+            (&["--speed", "fast"], "not a speed"),
+            (&["--start", "yesterday"], "RFC 3339"),
+            (
+                &["--malformed-reasons", "invalid_json,bogus"],
+                "not a rejection reason",
+            ),
+            (&["-X", "linger.ms"], "KEY=VALUE"),
+            (
+                &["--output", "x.jsonl", "--brokers", "h:1"],
+                "cannot be used with",
+            ),
+            (
+                &["--end", "2026-11-26T06:00:00+08:00", "--duration", "1h"],
+                "cannot be used with",
+            ),
+        ] {
+            let e = parse(args).expect_err(hint);
+            assert!(e.contains(hint), "{args:?}: {e}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Running a simulation: pacing simulated time against the wall clock (or not at all),
+//! writing to the chosen sink, and stopping cleanly on the shutdown token — every wait
+//! is a `select!` with a shutdown arm; JSONL at full speed runs on a blocking thread.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{SimulateArgs, Speed};
+use super::sim::Simulator;
+use super::sink::{KafkaSink, Lines, Output, Sent};
+use super::{SimError, SimSummary};
+
+/// How long the brokers have to answer the first metadata request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long outstanding Kafka messages may take at the end (shorter on shutdown).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `lanewatch simulate`: load the registry, build the simulator and run it.
+pub async fn run(args: SimulateArgs, shutdown: CancellationToken) -> Result<SimSummary, SimError> {
+    let registry = crate::config::load_registry(&args.registry)?;
+    let options = args.options(crate::time::now_ms())?;
+    tracing::info!(
+        registry = %args.registry.display(),
+        start = %crate::time::format_ms(options.start_ms),
+        end = %crate::time::format_ms(options.end_ms),
+        seed = options.seed,
+        "simulating"
+    );
+    let sim = Simulator::new(&registry, options)?;
+    run_simulator(sim, args.output(), args.speed, shutdown).await
+}
+
+/// Write a simulator's messages to `output` at `speed` until it ends or `shutdown`.
+pub async fn run_simulator(
+    sim: Simulator,
+    output: Output,
+    speed: Speed,
+    shutdown: CancellationToken,
+) -> Result<SimSummary, SimError> {
+    match output {
+        Output::Kafka {
+            brokers,
+            topic,
+            options,
+        } => {
+            let connect = tokio::task::spawn_blocking(move || {
+                KafkaSink::connect(&brokers, &topic, &options, CONNECT_TIMEOUT)
+            });
+            let sink = tokio::select! {
+                r = connect => r.map_err(|e| SimError::Delivery(format!("the Kafka connect task failed: {e}")))??,
+                _ = shutdown.cancelled() => return Ok(SimSummary { interrupted: true, ..SimSummary::default() }),
+            };
+            paced(sim, Sink::Kafka(sink), speed, shutdown).await
+        }
+        Output::Jsonl(_) | Output::Stdout => {
+            let path = match &output {
+                Output::Jsonl(p) => Some(p.as_path()),
+                _ => None,
+            };
+            let sink = Lines::open(path)?;
+            if speed == Speed::Max {
+                let task = tokio::task::spawn_blocking(move || flat_out(sim, sink, &shutdown));
+                task.await
+                    .map_err(|e| SimError::Delivery(format!("the simulator thread failed: {e}")))?
+            } else {
+                paced(sim, Sink::Lines(sink), speed, shutdown).await
+            }
+        }
+    }
+}
+
+enum Sink {
+    Lines(Lines),
+    Kafka(KafkaSink),
+}
+
+impl Sink {
+    fn send(&mut self, ev: &super::SimEvent) -> Result<Sent, SimError> {
+        match self {
+            Sink::Lines(l) => l.send(&ev.payload),
+            Sink::Kafka(k) => k.send(ev),
+        }
+    }
+}
+
+/// JSONL as fast as possible on a blocking thread, checking shutdown every 4096 lines.
+fn flat_out(
+    mut sim: Simulator,
+    mut sink: Lines,
+    shutdown: &CancellationToken,
+) -> Result<SimSummary, SimError> {
+    let mut s = SimSummary::default();
+    let mut payload = Vec::with_capacity(1024);
+    while let Some((_, deliver_at_ms, _)) = sim.next_into(&mut payload) {
+        if s.written % 4096 == 0 && shutdown.is_cancelled() {
+            s.interrupted = true;
+            break;
+        }
+        if sink.send(&payload)? == Sent::Closed {
+            s.interrupted = true;
+            break;
+        }
+        s.written += 1;
+        s.simulated_until_ms = Some(deliver_at_ms);
+    }
+    sink.flush()?;
+    s.stats = sim.stats().clone();
+    Ok(s)
+}
+
+/// Deliver each message at its simulated time scaled by `speed` (immediately with
+/// `Speed::Max`), waiting on a full producer queue; every wait ends on shutdown.
+async fn paced(
+    mut sim: Simulator,
+    mut sink: Sink,
+    speed: Speed,
+    shutdown: CancellationToken,
+) -> Result<SimSummary, SimError> {
+    let wall0 = Instant::now();
+    let start_ms = sim.start_ms();
+    let mut s = SimSummary::default();
+    'events: for ev in sim.by_ref() {
+        if let Speed::Factor(f) = speed {
+            let offset = Duration::try_from_secs_f64(
+                (ev.deliver_at_ms - start_ms).max(0) as f64 / f / 1000.0,
+            )
+            .unwrap_or(Duration::MAX);
+            let due = wall0.checked_add(offset);
+            if due.is_none_or(|d| d > Instant::now()) {
+                if let Sink::Lines(l) = &mut sink
+                    && l.flush()? == Sent::Closed
+                {
+                    s.interrupted = true;
+                    break;
+                }
+                let sleep = async {
+                    match due {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = sleep => {}
+                    _ = shutdown.cancelled() => { s.interrupted = true; break 'events; }
+                }
+            }
+        } else if s.written % 1024 == 0 {
+            // Full speed into Kafka: let the runtime (signals, other tasks) run.
+            tokio::task::yield_now().await;
+        }
+        if shutdown.is_cancelled() {
+            s.interrupted = true;
+            break;
+        }
+        loop {
+            match sink.send(&ev)? {
+                Sent::Ok => break,
+                Sent::Closed => {
+                    s.interrupted = true;
+                    break 'events;
+                }
+                Sent::Full => tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                    _ = shutdown.cancelled() => { s.interrupted = true; break 'events; }
+                },
+            }
+        }
+        s.written += 1;
+        s.simulated_until_ms = Some(ev.deliver_at_ms);
+    }
+    s.stats = sim.stats().clone();
+    match sink {
+        Sink::Lines(mut l) => {
+            l.flush()?;
+        }
+        Sink::Kafka(k) => {
+            let timeout = if s.interrupted {
+                SHUTDOWN_FLUSH_TIMEOUT
+            } else {
+                FLUSH_TIMEOUT
+            };
+            let delivered = tokio::task::spawn_blocking(move || k.finish(timeout))
+                .await
+                .map_err(|e| SimError::Delivery(format!("the Kafka flush task failed: {e}")))??;
+            s.written = delivered;
+        }
+    }
+    tracing::info!(
+        written = s.written,
+        passages = s.stats.passages,
+        late = s.stats.late,
+        duplicates = s.stats.duplicates,
+        malformed = s.stats.malformed,
+        interrupted = s.interrupted,
+        "simulation finished"
+    );
+    Ok(s)
+}

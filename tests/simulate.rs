@@ -1,0 +1,661 @@
+//! The traffic simulator end to end: reproducibility, the day profile, queueing under
+//! load and incidents, and sensor imperfections as counted by the live pipeline.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use lanewatch::config::traffic::{DEFAULT_INBOUND_PROFILE, DEFAULT_OUTBOUND_PROFILE};
+use lanewatch::config::{Config, Registry, load_registry};
+use lanewatch::event::{Direction, Reason, parse};
+use lanewatch::pipeline::Pipeline;
+use lanewatch::simulate::{
+    EventKind, Imperfections, SimEvent, SimOptions, SimulateArgs, Simulator,
+};
+use tokio_util::sync::CancellationToken;
+
+const HOUR: i64 = 3_600_000;
+
+fn ts(s: &str) -> i64 {
+    lanewatch::time::parse_timestamp(s).expect("test timestamp")
+}
+
+/// Local midnight, 2026-11-26 (Beijing time).
+fn midnight() -> i64 {
+    ts("2026-11-26T00:00:00+08:00")
+}
+
+fn default_registry_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/checkpoints.toml")
+}
+
+fn registry() -> Registry {
+    load_registry(&default_registry_path()).expect("the shipped registry is valid")
+}
+
+fn simulate(registry: &Registry, opts: SimOptions) -> Vec<SimEvent> {
+    Simulator::new(registry, opts)
+        .expect("valid options")
+        .collect()
+}
+
+/// A parsed valid event: (checkpoint, direction, lane, arrived, departed).
+struct Passage {
+    checkpoint: String,
+    direction: Direction,
+    lane: String,
+    arrived_ms: i64,
+    departed_ms: i64,
+}
+
+fn passages(events: &[SimEvent]) -> Vec<Passage> {
+    let limits = Config::with_registry(Registry::default()).events;
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Passage | EventKind::Late))
+        .map(|e| {
+            let ev = parse(&e.payload, &limits, None).expect("valid event");
+            Passage {
+                checkpoint: ev.checkpoint.to_string(),
+                direction: ev.direction,
+                lane: ev.lane.to_string(),
+                arrived_ms: ev.arrived_ms,
+                departed_ms: ev.departed_ms,
+            }
+        })
+        .collect()
+}
+
+fn p95(mut v: Vec<i64>) -> i64 {
+    assert!(!v.is_empty(), "no passages to take a quantile of");
+    v.sort_unstable();
+    v[(v.len() * 95).div_ceil(100) - 1]
+}
+
+/// p95 passage time of the vehicles of `checkpoint`/`direction` arriving in `[from, to)`
+/// on lanes accepted by `lane`.
+fn p95_of(
+    ps: &[Passage],
+    checkpoint: &str,
+    direction: Direction,
+    from: i64,
+    to: i64,
+    lane: impl Fn(&str) -> bool,
+) -> i64 {
+    p95(ps
+        .iter()
+        .filter(|p| p.checkpoint == checkpoint && p.direction == direction && lane(&p.lane))
+        .filter(|p| (from..to).contains(&p.arrived_ms))
+        .map(|p| p.departed_ms - p.arrived_ms)
+        .collect())
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: SimulateArgs,
+}
+
+async fn run_to_file(path: &Path, seed: &str) -> lanewatch::simulate::SimSummary {
+    let registry = default_registry_path();
+    let args = Cli::try_parse_from([
+        "simulate",
+        "--registry",
+        registry.to_str().unwrap(),
+        "--start",
+        "2026-11-26T05:00:00+08:00",
+        "--duration",
+        "6h",
+        "--speed",
+        "max",
+        "--seed",
+        seed,
+        "--duplicates",
+        "0.01",
+        "--late",
+        "0.01",
+        "--malformed",
+        "0.01",
+        "--output",
+        path.to_str().unwrap(),
+    ])
+    .expect("flags parse")
+    .args;
+    lanewatch::simulate::run(args, CancellationToken::new())
+        .await
+        .expect("run")
+}
+
+#[tokio::test]
+async fn same_seed_is_byte_identical_and_seeds_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
+    let sa = run_to_file(&a, "7").await;
+    run_to_file(&b, "7").await;
+    run_to_file(&c, "8").await;
+    let (a, b, c) = (
+        std::fs::read(a).unwrap(),
+        std::fs::read(b).unwrap(),
+        std::fs::read(c).unwrap(),
+    );
+    assert!(!sa.interrupted);
+    assert_eq!(a.iter().filter(|&&b| b == b'\n').count() as u64, sa.written);
+    assert_eq!(sa.written, sa.stats.messages);
+    assert!(sa.written > 1000, "{sa:?}");
+    assert!(a == b, "same seed, same bytes");
+    assert!(a != c, "another seed, other traffic");
+}
+
+#[test]
+fn hourly_arrivals_follow_the_profile() {
+    // A custom profile (and the shipped default one) against Poisson tolerances.
+    let dir = tempfile::tempdir().unwrap();
+    let profile: Vec<f64> = (0..24).map(|h| [0.05, 0.3, 1.0, 0.6][h % 4]).collect();
+    let text = format!(
+        "[[checkpoint]]\nid = \"t\"\n[[checkpoint.lane]]\ndirection = \"inbound\"\nkind = \"mixed\"\n\
+         ids = [\"1\", \"2\", \"3\", \"4\", \"5\", \"6\", \"7\", \"8\"]\n\
+         [[checkpoint.lane]]\ndirection = \"outbound\"\nkind = \"mixed\"\nids = [\"1\", \"2\", \"3\", \"4\"]\n\
+         [checkpoint.traffic]\ninbound_peak_per_hour = 400\ninbound_profile = {profile:?}\n\
+         outbound_peak_per_hour = 150\n"
+    );
+    let path = dir.path().join("r.toml");
+    std::fs::write(&path, text).unwrap();
+    let reg = load_registry(&path).unwrap();
+    let days = 3;
+    let mut opts = SimOptions::new(midnight(), midnight() + days * 24 * HOUR);
+    opts.seed = 11;
+    let sim = Simulator::new(&reg, opts).unwrap();
+    let ps = passages(&sim.collect::<Vec<_>>());
+    let hourly = |d: Direction| {
+        let mut c = [0f64; 24];
+        for p in ps.iter().filter(|p| p.direction == d) {
+            c[((p.arrived_ms - midnight()).rem_euclid(24 * HOUR) / HOUR) as usize] += 1.0;
+        }
+        c
+    };
+    let check = |d: Direction, expected: &dyn Fn(usize) -> f64| {
+        let c = hourly(d);
+        for (h, &got) in c.iter().enumerate() {
+            let e = expected(h) * days as f64;
+            assert!(
+                (got - e).abs() <= 4.0 * e.sqrt() + 3.0,
+                "{d} hour {h}: {got} arrivals, expected {e:.1}"
+            );
+        }
+    };
+    check(Direction::Inbound, &|h| 400.0 * profile[h]);
+    // The default outbound profile is half-hourly.
+    check(Direction::Outbound, &|h| {
+        150.0 * (DEFAULT_OUTBOUND_PROFILE[2 * h] + DEFAULT_OUTBOUND_PROFILE[2 * h + 1]) / 2.0
+    });
+}
+
+#[test]
+fn morning_peak_is_slower_than_the_night_and_the_default_day_peaks_inbound_in_the_morning() {
+    let reg = registry();
+    let t0 = midnight();
+    let ps = passages(&simulate(&reg, SimOptions::new(t0, t0 + 24 * HOUR)));
+    for cp in &reg.checkpoints {
+        let peak = p95_of(
+            &ps,
+            &cp.id,
+            Direction::Inbound,
+            t0 + 7 * HOUR,
+            t0 + 9 * HOUR,
+            |_| true,
+        );
+        let night = p95_of(
+            &ps,
+            &cp.id,
+            Direction::Inbound,
+            t0 + HOUR,
+            t0 + 5 * HOUR,
+            |_| true,
+        );
+        assert!(
+            peak > night,
+            "{}: peak p95 {peak} ms vs night p95 {night} ms",
+            cp.id
+        );
+        let evening = p95_of(
+            &ps,
+            &cp.id,
+            Direction::Outbound,
+            t0 + 17 * HOUR,
+            t0 + 20 * HOUR,
+            |_| true,
+        );
+        let night = p95_of(
+            &ps,
+            &cp.id,
+            Direction::Outbound,
+            t0 + HOUR,
+            t0 + 5 * HOUR,
+            |_| true,
+        );
+        assert!(
+            evening > night,
+            "{}: evening p95 {evening} ms vs night p95 {night} ms",
+            cp.id
+        );
+        // Arrivals in the configured peak hour vs a night hour, by the profile.
+        let count = |d: Direction, h: i64| {
+            ps.iter()
+                .filter(|p| {
+                    p.checkpoint == cp.id
+                        && p.direction == d
+                        && (t0 + h * HOUR..t0 + (h + 1) * HOUR).contains(&p.arrived_ms)
+                })
+                .count() as f64
+        };
+        let rate = cp.traffic.inbound.peak_per_hour;
+        let e = rate * (DEFAULT_INBOUND_PROFILE[14] + DEFAULT_INBOUND_PROFILE[15]) / 2.0;
+        assert!(
+            (count(Direction::Inbound, 7) - e).abs() <= 4.0 * e.sqrt() + 3.0,
+            "{}: 07:00 hour",
+            cp.id
+        );
+        assert!(
+            count(Direction::Inbound, 7) > 5.0 * count(Direction::Inbound, 3),
+            "{}",
+            cp.id
+        );
+    }
+}
+
+#[test]
+fn closing_lanes_slows_the_remaining_lanes() {
+    let reg = registry();
+    let t0 = midnight();
+    let base = SimOptions::new(t0 + 5 * HOUR, t0 + 11 * HOUR);
+    let incident = |spec: &str| {
+        let mut o = base.clone();
+        o.incidents
+            .push(lanewatch::simulate::args::parse_incident_arg(spec).unwrap());
+        o
+    };
+    let normal = passages(&simulate(&reg, base.clone()));
+    let closed = passages(&simulate(&reg, incident("baimiao/inbound/01@07:00+90m")));
+    let closed2 = passages(&simulate(&reg, incident("baimiao/inbound/02@07:00+90m")));
+    let others = |l: &str| !matches!(l, "01" | "02" | "B1" | "B2" | "T1");
+    let (from, to) = (t0 + 7 * HOUR, t0 + 9 * HOUR);
+    let p_normal = p95_of(&normal, "baimiao", Direction::Inbound, from, to, others);
+    let p_closed = p95_of(&closed, "baimiao", Direction::Inbound, from, to, others);
+    assert!(
+        p_closed > p_normal,
+        "closing 01: p95 {p_closed} ms vs {p_normal} ms"
+    );
+    let p_closed2 = p95_of(&closed2, "baimiao", Direction::Inbound, from, to, others);
+    assert!(
+        p_closed2 > p_normal,
+        "closing 02: p95 {p_closed2} ms vs {p_normal} ms"
+    );
+    // Nobody joins the closed lane during the incident; queued vehicles are still served.
+    let joined = closed.iter().filter(|p| {
+        p.checkpoint == "baimiao" && p.direction == Direction::Inbound && p.lane == "01"
+    });
+    assert!(
+        joined
+            .clone()
+            .all(|p| !(t0 + 7 * HOUR..t0 + 8 * HOUR + HOUR / 2).contains(&p.arrived_ms))
+    );
+    assert!(joined.count() > 0);
+    // Other checkpoints are untouched: same seed, same vehicles (common random numbers).
+    let elsewhere = |ps: &[Passage]| {
+        ps.iter()
+            .filter(|p| p.checkpoint != "baimiao")
+            .map(|p| (p.arrived_ms, p.departed_ms))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(elsewhere(&normal), elsewhere(&closed));
+    // Slowing every lane also lengthens passages.
+    let slow = passages(&simulate(
+        &reg,
+        incident("baimiao/inbound/*@07:00+1h:slow=2"),
+    ));
+    let p_slow = p95_of(&slow, "baimiao", Direction::Inbound, from, to, |_| true);
+    assert!(p_slow > p95_of(&normal, "baimiao", Direction::Inbound, from, to, |_| true));
+}
+
+#[test]
+fn opening_more_lanes_brings_the_peak_down() {
+    let reg = registry();
+    let t0 = midnight();
+    let mut few = SimOptions::new(t0 + 5 * HOUR, t0 + 11 * HOUR);
+    few.open_lanes
+        .push(lanewatch::simulate::args::parse_open_lanes("baimiao/inbound/car=3").unwrap());
+    let mut more = few.clone();
+    more.open_lanes.push(
+        lanewatch::simulate::args::parse_open_lanes("baimiao/inbound/car=6@07:30+3h").unwrap(),
+    );
+    let few_ps = passages(&simulate(&reg, few));
+    let more_ps = passages(&simulate(&reg, more));
+    let (from, to) = (t0 + 8 * HOUR, t0 + 9 * HOUR);
+    let p_few = p95_of(&few_ps, "baimiao", Direction::Inbound, from, to, |_| true);
+    let p_more = p95_of(&more_ps, "baimiao", Direction::Inbound, from, to, |_| true);
+    assert!(
+        p_more < p_few,
+        "six lanes p95 {p_more} ms vs three lanes {p_few} ms"
+    );
+    let lanes_used: HashSet<&str> = few_ps
+        .iter()
+        .filter(|p| p.checkpoint == "baimiao" && p.direction == Direction::Inbound)
+        .map(|p| p.lane.as_str())
+        .collect();
+    assert!(
+        !lanes_used.contains("04") && !lanes_used.contains("05"),
+        "only three car lanes staffed: {lanes_used:?}"
+    );
+}
+
+#[test]
+fn imperfections_are_produced_and_counted_by_the_pipeline() {
+    let reg = registry();
+    let t0 = midnight();
+    let mut opts = SimOptions::new(t0, t0 + 24 * HOUR);
+    opts.seed = 3;
+    opts.imperfections = Imperfections {
+        duplicates: 0.02,
+        late: 0.03,
+        late_by_ms: 600_000,
+        malformed: 0.02,
+        ..Imperfections::default()
+    };
+    let config = Config::with_registry(reg.clone());
+    let mut sim = Simulator::new(&reg, opts.clone()).unwrap();
+    let mut events = Vec::new();
+    let mut max_pending = 0;
+    while let Some(e) = sim.next() {
+        max_pending = max_pending.max(sim.pending());
+        events.push(e);
+    }
+    let stats = sim.stats().clone();
+    assert!(
+        max_pending < 5_000,
+        "held back at most {max_pending} messages"
+    );
+
+    let mut pipeline = Pipeline::new(&config);
+    let mut by_kind: HashMap<EventKind, u64> = HashMap::new();
+    let mut ids = HashSet::new();
+    let mut max_event: HashMap<String, i64> = HashMap::new();
+    let mut expected_late = 0u64;
+    let mut last_delivery = i64::MIN;
+    for e in &events {
+        assert!(e.deliver_at_ms >= last_delivery, "delivery order");
+        last_delivery = e.deliver_at_ms;
+        *by_kind.entry(e.kind).or_default() += 1;
+        if let EventKind::Malformed(_) = e.kind {
+            pipeline.apply(&e.payload, None);
+            continue;
+        }
+        let ev = parse(&e.payload, &config.events, None).expect("valid event");
+        assert_eq!(
+            e.key,
+            format!("{}/{}/{}", ev.checkpoint, ev.direction, ev.lane)
+        );
+        let short = if ev.direction == Direction::Inbound {
+            "in"
+        } else {
+            "out"
+        };
+        let prefix = format!("{}-{short}-{}-", ev.checkpoint, ev.lane);
+        let seq = ev.event_id.strip_prefix(&prefix).expect("event id prefix");
+        assert!(
+            seq.len() == 9 && seq.bytes().all(|b| b.is_ascii_digit()),
+            "{}",
+            ev.event_id
+        );
+        assert!(
+            reg.checkpoint(&ev.checkpoint)
+                .unwrap()
+                .lanes
+                .iter()
+                .any(|l| l.id == ev.lane && l.direction == ev.direction)
+        );
+        match e.kind {
+            EventKind::Passage => assert_eq!(e.deliver_at_ms, ev.departed_ms),
+            EventKind::Late => {
+                assert!((ev.departed_ms + 1..=ev.departed_ms + 600_000).contains(&e.deliver_at_ms))
+            }
+            _ => {}
+        }
+        if e.kind == EventKind::Duplicate {
+            assert!(
+                ids.contains(ev.event_id.as_ref()),
+                "a duplicate repeats an earlier event"
+            );
+        } else {
+            assert!(
+                ids.insert(ev.event_id.to_string()),
+                "event ids are unique per passage"
+            );
+            // DESIGN §2: older than the checkpoint's max event time − allowed lateness.
+            let max = max_event
+                .entry(ev.checkpoint.to_string())
+                .or_insert(i64::MIN);
+            if ev.departed_ms < max.saturating_sub(config.windows.allowed_lateness_ms) {
+                expected_late += 1;
+            }
+            *max = (*max).max(ev.departed_ms);
+        }
+        pipeline.apply(&e.payload, None);
+    }
+    let count = |k: EventKind| by_kind.get(&k).copied().unwrap_or(0);
+    let c = &pipeline.counters;
+    assert_eq!(c.received.get(), events.len() as u64);
+    assert_eq!(c.duplicates.get(), count(EventKind::Duplicate));
+    assert_eq!(c.late.get(), expected_late);
+    assert!(expected_late > 0 && expected_late <= count(EventKind::Late));
+    for r in Reason::ALL {
+        assert_eq!(
+            c.rejected[r.index()].get(),
+            count(EventKind::Malformed(r)),
+            "{r}"
+        );
+        let expected_some = r != Reason::FutureEvent;
+        assert_eq!(count(EventKind::Malformed(r)) > 0, expected_some, "{r}");
+    }
+    // Requested fractions, within binomial tolerances.
+    let near = |got: u64, p: f64, n: u64| {
+        let e = p * n as f64;
+        (got as f64 - e).abs() <= 4.0 * (e * (1.0 - p)).sqrt() + 1.0
+    };
+    let n = stats.passages;
+    let malformed: u64 = Reason::ALL
+        .iter()
+        .map(|r| count(EventKind::Malformed(*r)))
+        .sum();
+    assert_eq!(malformed, stats.malformed);
+    assert!(near(malformed, 0.02, n), "{malformed} malformed of {n}");
+    assert!(
+        near(count(EventKind::Late), 0.03, n - malformed),
+        "{} late",
+        count(EventKind::Late)
+    );
+    assert!(
+        near(count(EventKind::Duplicate), 0.02, n - malformed),
+        "{} duplicates",
+        count(EventKind::Duplicate)
+    );
+    assert_eq!(stats.messages, events.len() as u64);
+}
+
+#[test]
+fn future_events_are_rejected_live() {
+    let reg = registry();
+    let t0 = midnight();
+    let mut opts = SimOptions::new(t0 + 7 * HOUR, t0 + 8 * HOUR);
+    opts.imperfections = Imperfections {
+        malformed: 0.1,
+        malformed_reasons: vec![Reason::FutureEvent],
+        ..Imperfections::default()
+    };
+    let mut pipeline = Pipeline::new(&Config::with_registry(reg.clone()));
+    let mut n = 0;
+    for e in simulate(&reg, opts) {
+        pipeline.apply(&e.payload, Some(e.deliver_at_ms));
+        n += u64::from(e.kind == EventKind::Malformed(Reason::FutureEvent));
+    }
+    assert!(n > 0);
+    assert_eq!(
+        pipeline.counters.rejected[Reason::FutureEvent.index()].get(),
+        n
+    );
+}
+
+#[test]
+fn user_errors_say_what_to_fix() {
+    let reg = registry();
+    let t0 = midnight();
+    let err = |f: &dyn Fn(&mut SimOptions)| {
+        let mut o = SimOptions::new(t0, t0 + HOUR);
+        f(&mut o);
+        Simulator::new(&reg, o).err().expect("rejected").to_string()
+    };
+    use lanewatch::simulate::args::{parse_incident_arg, parse_open_lanes};
+    let e = err(&|o| {
+        o.incidents
+            .push(parse_incident_arg("baimao/inbound/03@07:30+45m").unwrap())
+    });
+    assert!(
+        e.contains("unknown checkpoint \"baimao\"") && e.contains("baimiao, yanjiao"),
+        "{e}"
+    );
+    let e = err(&|o| {
+        o.incidents
+            .push(parse_incident_arg("baimiao/outbound/06@07:30+45m").unwrap())
+    });
+    assert!(
+        e.contains("no outbound lane \"06\"") && e.contains("01, 02, 03, 04, B1, T1"),
+        "{e}"
+    );
+    let e = err(&|o| {
+        o.open_lanes
+            .push(parse_open_lanes("baimiao/inbound/car=9").unwrap())
+    });
+    assert!(e.contains("has 6 inbound car lanes, fewer than 9"), "{e}");
+    let e = err(&|o| o.end_ms = o.start_ms);
+    assert!(e.contains("--end must be after --start"), "{e}");
+    let e = err(&|o| o.imperfections.late = 1.5);
+    assert!(e.contains("--late 1.5 is not a fraction"), "{e}");
+}
+
+fn night_options() -> SimOptions {
+    let t0 = midnight();
+    let mut o = SimOptions::new(t0 + 2 * HOUR, t0 + 3 * HOUR);
+    o.seed = 5;
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produces_keyed_messages_to_kafka() {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("passages", 3, 1).unwrap();
+    let reg = registry();
+    let expected: Vec<SimEvent> = simulate(&reg, night_options());
+    let out = lanewatch::simulate::Output::Kafka {
+        brokers: mock.bootstrap_servers(),
+        topic: "passages".into(),
+        options: vec![("linger.ms".into(), "1".into())],
+    };
+    let sim = Simulator::new(&reg, night_options()).unwrap();
+    let sum = lanewatch::simulate::run_simulator(
+        sim,
+        out,
+        lanewatch::simulate::Speed::Max,
+        CancellationToken::new(),
+    )
+    .await
+    .expect("produced");
+    assert_eq!(
+        sum.written,
+        expected.len() as u64,
+        "every message acknowledged"
+    );
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("group.id", "sim-test")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["passages"]).unwrap();
+    let mut got: HashMap<String, (i32, Vec<Vec<u8>>)> = HashMap::new();
+    let mut n = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while n < expected.len() && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(200)) {
+            let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+            let e = got.entry(key).or_insert((m.partition(), Vec::new()));
+            assert_eq!(e.0, m.partition(), "one lane, one partition");
+            e.1.push(m.payload().unwrap().to_vec());
+            n += 1;
+        }
+    }
+    let mut want: HashMap<String, Vec<Vec<u8>>> = HashMap::new();
+    for e in expected {
+        want.entry(e.key).or_default().push(e.payload);
+    }
+    let got: HashMap<String, Vec<Vec<u8>>> = got.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    assert!(
+        got == want,
+        "same messages, in order per key ({n} consumed)"
+    );
+}
+
+#[tokio::test]
+async fn paced_runs_match_and_stop_on_shutdown() {
+    let reg = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let (fast, paced) = (dir.path().join("fast"), dir.path().join("paced"));
+    let run = |path: &Path, speed, token| {
+        let sim = Simulator::new(&reg, night_options()).unwrap();
+        lanewatch::simulate::run_simulator(
+            sim,
+            lanewatch::simulate::Output::Jsonl(path.to_path_buf()),
+            speed,
+            token,
+        )
+    };
+    use lanewatch::simulate::Speed;
+    run(&fast, Speed::Max, CancellationToken::new())
+        .await
+        .unwrap();
+    // One simulated hour in about 0.2 s of wall time.
+    let started = std::time::Instant::now();
+    let s = run(&paced, Speed::Factor(18_000.0), CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(150),
+        "paced, not flat out"
+    );
+    assert!(!s.interrupted);
+    assert_eq!(
+        std::fs::read(&fast).unwrap(),
+        std::fs::read(&paced).unwrap()
+    );
+    // Real time: an hour to go, stopped by the token within moments.
+    let token = CancellationToken::new();
+    let stopper = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        stopper.cancel();
+    });
+    let started = std::time::Instant::now();
+    let s = run(&paced, Speed::Factor(1.0), token).await.unwrap();
+    assert!(s.interrupted && started.elapsed() < std::time::Duration::from_secs(5));
+    let all = std::fs::read(&fast)
+        .unwrap()
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64;
+    assert!(s.written < all, "stopped early: {} of {all}", s.written);
+}
