@@ -429,6 +429,8 @@ impl Config {
     pub fn for_replay(mut self, window_ms: i64, lateness_ms: Option<i64>) -> Config {
         self.windows.sizes_ms = vec![window_ms];
         self.windows.quantiles = vec![0.5, 0.9, 0.95, 0.99];
+        // The congestion analysis runs on the report's window.
+        self.congestion.window_idx = 0;
         if let Some(l) = lateness_ms {
             self.windows.allowed_lateness_ms = l;
         }

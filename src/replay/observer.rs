@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 
 use crate::event::{Direction, Event};
 use crate::lanes::window::nearest_rank;
-use crate::lanes::{ClosedWindow, Observer, window_start};
+use crate::lanes::{CheckpointWindow, ClosedWindow, Observer, window_start};
 
 /// Whole-range statistics of one quantity (passage, queue wait or inspection time).
 /// Values are buffered and recorded into the HdrHistogram in sorted batches: recording
@@ -147,6 +147,9 @@ pub struct ReplayObserver {
     /// Event time of the first and last accepted departure.
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
+    /// The congestion analysis (the live service's, on the report window) of every
+    /// checkpoint-direction window, by (checkpoint, direction).
+    pub analysis: BTreeMap<(String, Direction), Vec<CheckpointWindow>>,
 }
 
 impl ReplayObserver {
@@ -170,6 +173,7 @@ impl ReplayObserver {
             directions: BTreeMap::new(),
             first_ms: None,
             last_ms: None,
+            analysis: BTreeMap::new(),
         }
     }
 
@@ -301,5 +305,12 @@ impl Observer for ReplayObserver {
         for dir in Direction::ALL {
             self.settle(checkpoint, dir, watermark_ms);
         }
+    }
+
+    fn checkpoint_window(&mut self, w: &CheckpointWindow) {
+        self.analysis
+            .entry((w.checkpoint.clone(), w.direction))
+            .or_default()
+            .push(w.clone());
     }
 }

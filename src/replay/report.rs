@@ -119,9 +119,50 @@ pub struct CheckpointReport {
     pub peak_hour_start: Option<String>,
     pub peak_hour_passages: u64,
     pub congestion_episodes: Vec<Episode>,
+    /// The live service's congestion analysis per window (λ, μ, open and recommended
+    /// lanes by Erlang C, level of service, hysteresis state), ascending.
+    pub analysis: Vec<AnalysisRow>,
+    /// Most lanes the analysis recommended at once, and most open at once.
+    pub max_recommended_lanes: u32,
+    pub max_open_lanes: u32,
     /// Every window of the direction that had passages, ascending.
     #[serde(skip)]
     pub windows: Vec<DirectionWindow>,
+}
+
+/// One window of the congestion analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisRow {
+    pub start: String,
+    pub passages: u64,
+    pub p95_seconds: Option<f64>,
+    pub arrival_rate_per_minute: f64,
+    pub service_rate_per_minute: Option<f64>,
+    pub open_lanes: u32,
+    pub recommended_lanes: u32,
+    pub capacity_exceeded: bool,
+    pub wait_probability: f64,
+    pub level_of_service: Option<char>,
+    pub congested: bool,
+}
+
+impl AnalysisRow {
+    fn from(w: &crate::lanes::CheckpointWindow) -> Self {
+        let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+        AnalysisRow {
+            start: format_ms(w.start_ms),
+            passages: w.passages,
+            p95_seconds: w.p95_s,
+            arrival_rate_per_minute: r3(w.arrival_rate),
+            service_rate_per_minute: w.service_rate.map(r3),
+            open_lanes: w.open_lanes,
+            recommended_lanes: w.recommended_lanes,
+            capacity_exceeded: w.capacity_exceeded,
+            wait_probability: r3(w.wait_probability),
+            level_of_service: w.level_of_service.map(crate::congestion::state::los_letter),
+            congested: w.congested,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,6 +254,9 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
                 peak_hour_start: None,
                 peak_hour_passages: 0,
                 congestion_episodes: Vec::new(),
+                analysis: Vec::new(),
+                max_recommended_lanes: 0,
+                max_open_lanes: 0,
                 windows: Vec::new(),
             });
         c.passages += l.passages;
@@ -228,6 +272,24 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
             c.windows = ws.clone();
             c.windows.sort_by_key(|x| x.start_ms);
             c.congestion_episodes = episodes(&c.windows, w, p.congestion_threshold_ms);
+        }
+    }
+    for (k, rows) in &obs.analysis {
+        if let Some(c) = checkpoints.get_mut(k) {
+            let in_range =
+                |s: i64| p.from_ms.is_none_or(|f| s + w > f) && p.to_ms.is_none_or(|t| s < t);
+            c.analysis = rows
+                .iter()
+                .filter(|r| in_range(r.start_ms))
+                .map(AnalysisRow::from)
+                .collect();
+            c.max_recommended_lanes = c
+                .analysis
+                .iter()
+                .map(|r| r.recommended_lanes)
+                .max()
+                .unwrap_or(0);
+            c.max_open_lanes = c.analysis.iter().map(|r| r.open_lanes).max().unwrap_or(0);
         }
     }
     for (k, m) in &minutes {
