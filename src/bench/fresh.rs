@@ -4,11 +4,18 @@
 //! over HTTP in a loop and takes, per probe, the time from just before the producer's
 //! `send` to the end of the first scrape whose `lanewatch_passages_total` of the probe
 //! lane counts it (producer linger, broker, fetch, apply and the scrape included).
+//! As a control, a bare rdkafka consumer (own group, no processing) reads the same
+//! topic and reports when it got each probe: the share of Kafka itself
+//! (`kafka_ms_*`); the difference per probe is lanewatch's (`own_ms_*`, apply and
+//! scrape-polling resolution included).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rdkafka::Message;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +44,7 @@ pub struct FreshArgs {
 }
 
 const PROBE: &str = "checkpoint=\"probe\"";
+const PROBE_KEY: &str = "probe/inbound/P0";
 
 pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchError> {
     kafka::create_topic(&a.brokers, &a.topic, 12).await?;
@@ -54,6 +62,10 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
         live::wait_ready(addr, Duration::from_secs(60)).await?;
         let sent_at = Arc::new(Mutex::new(Vec::<Instant>::with_capacity(a.probes)));
         let done = Arc::new(AtomicBool::new(false));
+        let control = {
+            let (a, sent_at, done) = (a.clone(), sent_at.clone(), done.clone());
+            tokio::task::spawn_blocking(move || bare_consumer(&a, &sent_at, &done))
+        };
         let producer = {
             let (a, sent_at, done) = (a.clone(), sent_at.clone(), done.clone());
             tokio::task::spawn_blocking(move || produce_paced(&a, &sent_at, &done))
@@ -61,11 +73,16 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
         let probed = probe(addr, &a, &sent_at).await;
         done.store(true, Ordering::Relaxed);
         let (events, seconds) = producer.await.expect("producer thread")?;
+        let mut kafka_ms = control.await.expect("control consumer thread")?;
         let (mut delays, mut scrape_ms) = probed?;
         let mean = delays.iter().sum::<f64>() / delays.len().max(1) as f64;
+        // Per probe, visible in /metrics minus polled by the bare consumer.
+        let mut own: Vec<f64> = delays.iter().zip(&kafka_ms).map(|(l, k)| l - k).collect();
         println!(
             "bench=fresh rate_target={} rate_achieved={:.0} lanes={} linger_ms={} probes={} \
-             fresh_ms_p50={:.1} fresh_ms_p99={:.1} fresh_ms_max={:.1} fresh_ms_mean={mean:.1} scrape_ms_p50={:.2}",
+             fresh_ms_p50={:.1} fresh_ms_p99={:.1} fresh_ms_max={:.1} fresh_ms_mean={mean:.1} scrape_ms_p50={:.2} \
+             kafka_ms_p50={:.1} kafka_ms_p99={:.1} kafka_probes={} \
+             own_ms_p50={:.1} own_ms_p99={:.1}",
             a.rate,
             events as f64 / seconds,
             a.lanes,
@@ -75,6 +92,11 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
             proc::quantile(&mut delays, 0.99),
             proc::quantile(&mut delays, 1.0),
             proc::quantile(&mut scrape_ms, 0.5),
+            proc::quantile(&mut kafka_ms, 0.5),
+            proc::quantile(&mut kafka_ms, 0.99),
+            kafka_ms.len(),
+            proc::quantile(&mut own, 0.5),
+            proc::quantile(&mut own, 0.99),
         );
         Ok(())
     }
@@ -124,6 +146,42 @@ async fn probe(
     Ok((delays, scrape_ms))
 }
 
+/// The control: a bare consumer on its own group; per probe, ms from send to poll.
+fn bare_consumer(
+    a: &FreshArgs,
+    sent_at: &Mutex<Vec<Instant>>,
+    done: &AtomicBool,
+) -> Result<Vec<f64>, BenchError> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &a.brokers)
+        .set(
+            "group.id",
+            format!("{}-control-{}", a.topic, std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(BenchError::Kafka)?;
+    c.subscribe(&[&a.topic]).map_err(BenchError::Kafka)?;
+    let mut delays = Vec::with_capacity(a.probes);
+    // Runs until it saw every probe, or 10 s after the benchmark ended.
+    let mut give_up: Option<Instant> = None;
+    while delays.len() < a.probes && give_up.is_none_or(|g| Instant::now() < g) {
+        if give_up.is_none() && done.load(Ordering::Relaxed) {
+            give_up = Some(Instant::now() + Duration::from_secs(10));
+        }
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100))
+            && m.key() == Some(PROBE_KEY.as_bytes())
+        {
+            let now = Instant::now();
+            if let Some(s) = sent_at.lock().expect("probe lock").get(delays.len()) {
+                delays.push((now - *s).as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    Ok(delays)
+}
+
 /// Produce at `rate` until `done`, a probe every `probe_interval_ms` (at most
 /// `probes`). Returns the events sent and the seconds taken.
 fn produce_paced(
@@ -155,7 +213,7 @@ fn produce_paced(
                 now_ms - 10_000
             );
             sent_at.lock().expect("probe lock").push(Instant::now());
-            kafka::send(&p, &a.topic, "probe/inbound/P0", ev.as_bytes());
+            kafka::send(&p, &a.topic, PROBE_KEY, ev.as_bytes());
             probes += 1;
         } else {
             let key = data::event_json(&mut buf, i as usize, a.lanes, start_ms, rate);

@@ -150,7 +150,7 @@ impl Default for RawSource {
             dead_letter_topic: "checkpoint.passages.dlq".into(),
             commit_interval: Duration::from_secs(5),
             statistics_interval: Duration::from_secs(5),
-            queued_max_messages_kbytes: 16 * 1024,
+            queued_max_messages_kbytes: 4 * 1024,
         }
     }
 }

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Every lanewatch benchmark, and the Python baseline beside it, in one run; prints a
+# table of figures and lanewatch/baseline ratios with the machine they ran on.
+# Targets: DESIGN.md §7. Benchmarks are not tests: nothing here fails on a slow figure.
+#
+#   tests/bench/run.sh            full size: 10M-event backlog (drain + RSS), 1k and 10k
+#                                 lanes, 10,000 events/s freshness (~10 min, loads the machine)
+#   tests/bench/run.sh --smoke    everything tiny (seconds), for CI
+#
+# It builds the release binary, installs the baseline's Python packages into a venv
+# (~/.cache/lanewatch/bench-venv), starts its own Apache Kafka broker with
+# tests/kafka/kafka.sh in a temp dir (stopped on exit) and runs, in order:
+#   1. replay of a generated JSONL file, one thread (lanewatch, then the baseline)
+#   2. drain of a pre-loaded 12-partition topic by the live service, fresh group, with
+#      CPU per million events and RSS sampled every second (3: flat under backlog);
+#      the baseline drains the same topic (its first BASE_DRAIN events)
+#   3/4. RSS and /metrics scrape time and size with 1,000 and 10,000 lanes
+#   5. freshness: produce → visible in /metrics at 10,000 events/s
+#
+# Environment:
+#   LANEWATCH_BENCH_BIN      use this lanewatch binary instead of building one
+#   LANEWATCH_BENCH_BROKERS  use this running broker instead of starting one
+#   LANEWATCH_CACHE          cache root (default ~/.cache/lanewatch): Kafka jars, venv
+#   LANEWATCH_KEEP_TMP=1     keep the temp dir (data file, broker logs, results.txt)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/tests/bench"
+KAFKA_SH="$ROOT/tests/kafka/kafka.sh"
+CACHE="${LANEWATCH_CACHE:-$HOME/.cache/lanewatch}"
+T_START=$(date +%s)
+
+SMOKE=0
+case "${1:-}" in
+  --smoke) SMOKE=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--smoke]" >&2; exit 2 ;;
+esac
+
+if [[ $SMOKE == 1 ]]; then
+  REPLAY_EVENTS=20000 BASE_REPLAY=2000 BACKLOG=20000 BASE_DRAIN=2000 LANES=100
+  LANE_SIZES=(100 300) SCRAPES=5 BASE_SCRAPES=2 FRESH_RATE=1000 PROBES=10
+else
+  REPLAY_EVENTS=3000000 BASE_REPLAY=300000 BACKLOG=10000000 BASE_DRAIN=300000 LANES=1000
+  LANE_SIZES=(1000 10000) SCRAPES=50 BASE_SCRAPES=10 FRESH_RATE=10000 PROBES=200
+fi
+
+section() { printf '\n==== %s ==== (+%ss)\n' "$*" "$(($(date +%s) - T_START))" >&2; }
+die() { printf '\nERROR: %s\n' "$*" >&2; exit 1; }
+
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/lanewatch-bench.XXXXXX")"
+RESULTS="$TMP/results.txt"
+: >"$RESULTS"
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  if [[ -f "$TMP/kafka/kafka.pid" ]]; then bash "$KAFKA_SH" stop "$TMP/kafka" >&2 || true; fi
+  if [[ "${LANEWATCH_KEEP_TMP:-0}" == 1 ]]; then echo "kept $TMP" >&2; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# ---------------------------------------------------------------------------------------
+MACHINE_CPU="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1)"
+MACHINE="nproc $(nproc), ${MACHINE_CPU:-unknown CPU}, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, kernel $(uname -r)"
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+section "Machine: $MACHINE (load $LOAD_BEFORE)"
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if [[ -n "${LANEWATCH_BENCH_BIN:-}" ]]; then
+  LW="$LANEWATCH_BENCH_BIN"
+else
+  section "cargo build --release"
+  (cd "$ROOT" && cargo build --release --bin lanewatch >&2)
+  LW="$ROOT/target/release/lanewatch"
+fi
+[[ -x "$LW" ]] || die "no lanewatch binary at $LW"
+
+section "Python baseline: venv"
+VENV="$CACHE/bench-venv"
+STAMP="$VENV/.requirements.sha256"
+want="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" || "$(cat "$STAMP" 2>/dev/null)" != "$want" ]]; then
+  python3 -m venv "$VENV" || die "python3 -m venv failed (apt-get install python3-venv)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$HERE/requirements.txt" >&2
+  echo "$want" >"$STAMP"
+fi
+PY="$VENV/bin/python"
+"$PY" -c 'import confluent_kafka, prometheus_client' || die "baseline packages missing in $VENV"
+
+if [[ -n "${LANEWATCH_BENCH_BROKERS:-}" ]]; then
+  BROKERS="$LANEWATCH_BENCH_BROKERS"
+else
+  section "Kafka: own broker in $TMP/kafka"
+  bash "$KAFKA_SH" fetch >&2
+  KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}" bash "$KAFKA_SH" start "$TMP/kafka" >&2
+  BROKERS="$(cat "$TMP/kafka/bootstrap")"
+fi
+export RUST_LOG="${RUST_LOG:-warn}"
+
+# Run one benchmark; its key=value line goes to the results (renamed to $1) and stdout.
+bench() { # NAME CMD...
+  local name="$1" out
+  shift
+  section "$name: ${*##*/}"
+  out="$("$@" | grep '^bench=')" || die "$name failed"
+  out="bench=$name ${out#bench=* }"
+  echo "$out" >>"$RESULTS"
+  echo "$out" >&2
+}
+
+# ---------------------------------------------------------------------------------------
+RUN="$$"
+bench generate "$LW" bench generate --output "$TMP/events.jsonl" --events "$REPLAY_EVENTS" --lanes "$LANES"
+bench replay "$LW" bench replay --input "$TMP/events.jsonl"
+bench base_replay "$PY" "$HERE/baseline.py" replay --input "$TMP/events.jsonl" \
+  --max-events "$BASE_REPLAY" --scrapes "$BASE_SCRAPES"
+rm -f "$TMP/events.jsonl"
+
+bench produce_backlog "$LW" bench produce --brokers "$BROKERS" --topic "backlog-$RUN" \
+  --events "$BACKLOG" --lanes "$LANES" --partitions 12
+bench drain "$LW" bench drain --brokers "$BROKERS" --topic "backlog-$RUN" --events "$BACKLOG" --lanes "$LANES"
+bench base_drain "$PY" "$HERE/baseline.py" drain --brokers "$BROKERS" --topic "backlog-$RUN" --events "$BASE_DRAIN"
+
+for L in "${LANE_SIZES[@]}"; do
+  bench "produce_lanes$L" "$LW" bench produce --brokers "$BROKERS" --topic "lanes$L-$RUN" \
+    --events $((20 * L)) --lanes "$L" --partitions 12
+  bench "scrape$L" "$LW" bench scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
+    --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES"
+done
+
+bench fresh "$LW" bench fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES"
+
+# ---------------------------------------------------------------------------------------
+val() { # NAME KEY
+  awk -v n="bench=$1" -v k="$2" '$1 == n { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) { print kv[2]; exit } } }' "$RESULTS"
+}
+ratio() { # A B: A/B with one decimal, or "-"
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.1fx\n", a / b }'
+}
+num() { # thousands separators for integers
+  awk -v x="$1" 'BEGIN { if (x == "") { print "-"; exit } s = sprintf("%.0f", x); o = ""; while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'
+}
+row() { printf '| %-50s | %-24s | %-22s | %-8s | %-18s |\n' "$@"; }
+
+L1="${LANE_SIZES[0]}" L2="${LANE_SIZES[1]}"
+section "Results"
+echo
+echo "lanewatch benchmarks ($([[ $SMOKE == 1 ]] && echo SMOKE size, figures meaningless || echo full size)), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $MACHINE; load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "lanewatch $("$LW" --version 2>/dev/null | awk '{print $2}'), baseline: Python $("$PY" -c 'import sys; print(sys.version.split()[0])') + confluent-kafka + prometheus_client"
+echo
+row "benchmark" "lanewatch" "baseline" "ratio" "target"
+row "---" "---" "---" "---" "---"
+row "1. replay JSONL, 1 thread (events/s)" "$(num "$(val replay events_per_second)")" \
+  "$(num "$(val base_replay events_per_second)")" "$(ratio "$(val replay events_per_second)" "$(val base_replay events_per_second)")" ">= 2,000,000"
+row "2. drain $(num "$BACKLOG") events, from 1st event (ev/s)" "$(num "$(val drain events_per_second_from_first)")" \
+  "$(num "$(val base_drain events_per_second_from_first)")" "$(ratio "$(val drain events_per_second_from_first)" "$(val base_drain events_per_second_from_first)")" ">= 500,000"
+row "   drain, wall from start incl. group join (ev/s)" "$(num "$(val drain events_per_second)")" \
+  "$(num "$(val base_drain events_per_second)")" "$(ratio "$(val drain events_per_second)" "$(val base_drain events_per_second)")" ""
+row "   CPU seconds per million events (lower wins)" "$(val drain cpu_seconds_per_million)" \
+  "$(val base_drain cpu_seconds_per_million)" "$(ratio "$(val base_drain cpu_seconds_per_million)" "$(val drain cpu_seconds_per_million)")" ""
+row "3. RSS, $(num "$L1") lanes (MiB)" "$(val "scrape$L1" rss_mib)" "" "" "<= 64"
+row "   RSS, $(num "$L2") lanes (MiB)" "$(val "scrape$L2" rss_mib)" "" "" ""
+row "   RSS draining backlog first/mid/last/max" \
+  "$(val drain rss_first_mib)/$(val drain rss_mid_mib)/$(val drain rss_last_mib)/$(val drain rss_max_mib)" "" "" "flat"
+row "   peak RSS (VmHWM): drain / baseline drain" "$(val drain peak_rss_mib)" "$(val base_drain peak_rss_mib)" "" ""
+row "4. scrape $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape$L1" scrape_ms_p50) / $(val "scrape$L1" scrape_ms_p99)" \
+  "$(val base_replay scrape_ms_p50) / $(val base_replay scrape_ms_p99)" "$(ratio "$(val base_replay scrape_ms_p50)" "$(val "scrape$L1" scrape_ms_p50)")" "<= 5"
+row "   body bytes / series, $(num "$L1") lanes" "$(num "$(val "scrape$L1" body_bytes)") / $(num "$(val "scrape$L1" series)")" \
+  "$(num "$(val base_replay body_bytes)")" "" ""
+row "   scrape $(num "$L2") lanes p50 / p99 (ms)" "$(val "scrape$L2" scrape_ms_p50) / $(val "scrape$L2" scrape_ms_p99)" "" "" ""
+row "   body bytes / series, $(num "$L2") lanes" "$(num "$(val "scrape$L2" body_bytes)") / $(num "$(val "scrape$L2" series)")" "" "" ""
+row "5. produce -> /metrics at $(num "$FRESH_RATE")/s p50 / p99 (ms)" "$(val fresh fresh_ms_p50) / $(val fresh fresh_ms_p99)" "" "" "p99 <= 100"
+row "   of which Kafka: bare consumer p50 / p99 (ms)" "$(val fresh kafka_ms_p50) / $(val fresh kafka_ms_p99)" "" "" ""
+row "   lanewatch's share per probe p50 / p99 (ms)" "$(val fresh own_ms_p50) / $(val fresh own_ms_p99)" "" "" ""
+row "   (loading: producer events/s)" "$(num "$(val produce_backlog events_per_second)")" "" "" ""
+echo
+echo "Baseline sizes: replay and drain over the first $(num "$BASE_REPLAY") / $(num "$BASE_DRAIN") events of the same file and topic;"
+echo "its scrape is prometheus_client's HTTP server after that replay ($(val base_replay lanes_exported) lanes, $BASE_SCRAPES scrapes)."
+echo "Raw key=value lines:"
+cat "$RESULTS"
+echo "total $(($(date +%s) - T_START)) s"
