@@ -4,147 +4,23 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+use common::own::{OwnBroker, make_certs, scratch};
 use common::service::Service;
 use common::*;
 
-fn kafka_sh() -> PathBuf {
-    std::env::var_os("LANEWATCH_KAFKA_SH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/kafka.sh"))
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct OwnBroker(PathBuf);
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(kafka_sh())
-            .arg("stop")
-            .arg(&self.0)
-            .output();
-    }
-}
-
-/// A CA, and a broker key + certificate for 127.0.0.1 as one PEM keystore.
-fn make_keystore(d: &Path) {
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=kafka-test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "broker.key",
-            "-out",
-            "broker.csr",
-        ],
-    );
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "broker.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "broker.crt",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "pkcs8",
-            "-topk8",
-            "-nocrypt",
-            "-in",
-            "broker.key",
-            "-out",
-            "broker.p8",
-        ],
-    );
-    let pem = [
-        std::fs::read_to_string(d.join("broker.p8")).unwrap(),
-        std::fs::read_to_string(d.join("broker.crt")).unwrap(),
-    ]
-    .concat();
-    std::fs::write(d.join("keystore.pem"), pem).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumes_over_tls_and_never_logs_the_configured_secrets() {
-    let base = std::env::var_os("LANEWATCH_TEST_TMP")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::tempdir_in(base).unwrap();
+    let dir = scratch();
     let d = dir.path();
-    make_keystore(d);
-    let bdir = d.join("broker");
-    let out = Command::new("bash")
-        .arg(kafka_sh())
-        .arg("start")
-        .arg(&bdir)
-        .env("KAFKA_SSL_KEYSTORE_PEM", d.join("keystore.pem"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "TLS broker: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    make_certs(d, "broker");
+    let broker = OwnBroker::start(
+        &d.join("broker"),
+        &[("KAFKA_SSL_KEYSTORE_PEM", &d.join("broker.pem"))],
     );
-    let _broker = OwnBroker(bdir.clone());
-    let plain = std::fs::read_to_string(bdir.join("bootstrap"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let tls = std::fs::read_to_string(bdir.join("bootstrap_ssl"))
+    let plain = broker.bootstrap();
+    let tls = std::fs::read_to_string(broker.0.join("bootstrap_ssl"))
         .unwrap()
         .trim()
         .to_string();

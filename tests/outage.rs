@@ -4,59 +4,18 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::own::{OwnBroker, kafka, scratch};
 use common::*;
 use tokio_util::sync::CancellationToken;
 
-fn kafka_sh() -> PathBuf {
-    std::env::var_os("LANEWATCH_KAFKA_SH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/kafka.sh"))
-}
-
-fn kafka(cmd: &str, dir: &Path) {
-    let out = Command::new("bash")
-        .arg(kafka_sh())
-        .arg(cmd)
-        .arg(dir)
-        .output()
-        .expect("kafka.sh runs");
-    assert!(
-        out.status.success(),
-        "kafka.sh {cmd}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A broker of our own, stopped when dropped.
-struct OwnBroker(PathBuf);
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(kafka_sh())
-            .arg("stop")
-            .arg(&self.0)
-            .output();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_of_a_minute_is_survived_without_loss() {
-    let base = std::env::var_os("LANEWATCH_TEST_TMP")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::tempdir_in(base).unwrap();
+    let dir = scratch();
     let bdir = dir.path().join("broker");
-    kafka("start", &bdir);
-    let broker = OwnBroker(bdir.clone());
-    let bootstrap = std::fs::read_to_string(bdir.join("bootstrap"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let broker = OwnBroker::start(&bdir, &[]);
+    let bootstrap = broker.bootstrap();
     // SAFETY: the shared helpers read LANEWATCH_TEST_BROKERS; this test binary has
     // only this test, so pointing it at our own broker affects nothing else.
     unsafe { std::env::set_var("LANEWATCH_TEST_BROKERS", &bootstrap) };
@@ -103,7 +62,7 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
     .await;
 
     let stopped_at = Instant::now();
-    kafka("stop", &bdir);
+    kafka("stop", &bdir, &[]);
     eventually(
         Duration::from_secs(30),
         "/readyz 503 and disconnected",
@@ -121,7 +80,7 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     let restarted_at = Instant::now();
-    kafka("start", &bdir);
+    kafka("start", &bdir, &[]);
     produce(&topic, &batch(5_000, 5_000));
     let m = eventually(
         Duration::from_secs(120),

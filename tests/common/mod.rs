@@ -3,6 +3,7 @@
 //! committed offsets, and scraping `/metrics` over real HTTP.
 #![allow(dead_code)]
 
+pub mod own;
 pub mod service;
 
 use std::collections::BTreeMap;
