@@ -11,6 +11,8 @@
 #   LANEWATCH_TEST_CMD    run this shell command instead of the cargo steps (the broker
 #                         and the exported variables are there as for cargo)
 #   LANEWATCH_SKIP_LINT=1 skip `cargo fmt --check` and clippy
+#   LANEWATCH_SKIP_FUZZ=1 skip the bounded fuzzing that follows a whole-suite run
+#   LANEWATCH_FUZZ_SECONDS seconds per fuzz target (default 60)
 #   LANEWATCH_KEEP_TMP=1  keep the temp dir (broker config, data and logs) afterwards
 #   LANEWATCH_CACHE       cache root for the Kafka jars (default ~/.cache/lanewatch)
 #
@@ -182,4 +184,10 @@ fi
 section "cargo test ${target_flags[*]} ${cargo_args[*]} -- --test-threads=2 ${harness_args[*]}"
 rc=0
 cargo test "${target_flags[@]}" "${cargo_args[@]}" -- --test-threads=2 "${harness_args[@]}" || rc=$?
+
+# The whole suite also fuzzes the parsers for a bounded time (LANEWATCH_FUZZ_SECONDS).
+if [[ $rc -eq 0 && ${#target_flags[@]} -gt 0 && "${LANEWATCH_SKIP_FUZZ:-0}" != 1 ]]; then
+  section "cargo fuzz (bounded)"
+  bash tests/fuzz/run.sh || rc=$?
+fi
 exit "$rc"
