@@ -1,10 +1,7 @@
-//! # lanewatch
-//!
-//! Per-lane latency and throughput of road checkpoints: lane-passage events from Kafka
-//! become Prometheus histograms, windowed quantiles and throughput per lane.
-//!
 //! # Layout
 //!
+//! lanewatch: per-lane latency and throughput of road checkpoints — lane-passage events
+//! from Kafka become Prometheus histograms, windowed quantiles and throughput per lane.
 //! The pipeline in the middle is shared by every driver; arrows point down only.
 //!
 //! - [`bench`]: benchmarks behind `lanewatch bench` (synthetic data, timed drivers).
