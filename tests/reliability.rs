@@ -552,15 +552,25 @@ async fn a_second_instance_joining_and_leaving_under_load_neither_loses_nor_doub
     let stop_b = CancellationToken::new();
     let b = lanewatch::start(&cb, stop_b.clone()).await.unwrap();
     let ab = b.addr;
+    eventually(Duration::from_secs(60), "B owns partitions", || async {
+        (scrape(ab)
+            .await
+            .get("lanewatch_assigned_partitions", &[])
+            .unwrap_or(0.0)
+            > 0.0)
+            .then_some(())
+    })
+    .await;
+    // The second third goes partly to B's partitions: B consumes under load.
     let t2 = topic.clone();
     let second = msgs[third..2 * third].to_vec();
     tokio::task::spawn_blocking(move || produce(&t2, &second))
         .await
         .unwrap();
-    eventually(Duration::from_secs(60), "B owns partitions", || async {
+    eventually(Duration::from_secs(60), "B consuming", || async {
         (scrape(ab)
             .await
-            .get("lanewatch_assigned_partitions", &[])
+            .get("lanewatch_events_received_total", &[])
             .unwrap_or(0.0)
             > 0.0)
             .then_some(())

@@ -20,6 +20,7 @@ pub fn kafka(cmd: &str, dir: &Path, env: &[(&str, &Path)]) {
         c.env(k, v);
     }
     let out = c.output().expect("kafka.sh runs");
+    eprint!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(
         out.status.success(),
         "kafka.sh {cmd}: {}{}",

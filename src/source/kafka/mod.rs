@@ -20,6 +20,7 @@
 //! commits everything applied, so a restart re-reads nothing.
 //! Nothing is lost: an offset is never stored before its message was applied.
 
+pub mod committer;
 pub mod context;
 pub mod dlq;
 pub mod health;
@@ -29,10 +30,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::types::RDKafkaErrorCode;
 use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +41,7 @@ use crate::health::Health;
 use crate::lanes::Observer;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::time::now_ms;
+use committer::Committer;
 use context::SourceContext;
 use dlq::DeadLetter;
 pub use health::SourceMetrics;
@@ -129,6 +130,9 @@ pub fn spawn<O: Observer + Send + 'static>(
         })?;
     let commit_interval = cfg.commit_interval;
     let lag_interval = cfg.statistics_interval;
+    let consumer = Arc::new(consumer);
+    let committer =
+        Committer::start(consumer.clone(), metrics.clone()).map_err(SourceError::Thread)?;
     std::thread::Builder::new()
         .name("lanewatch-consumer".into())
         .spawn(move || {
@@ -137,10 +141,13 @@ pub fn spawn<O: Observer + Send + 'static>(
                 &mut pipeline,
                 dlq.as_deref(),
                 &metrics,
+                &committer,
                 &shutdown,
-                commit_interval,
-                lag_interval,
+                (commit_interval, lag_interval),
             );
+            if !committer.stop(Duration::from_secs(2)) {
+                tracing::warn!("a commit is still waiting for the broker; closing without it");
+            }
             close(consumer, &health);
             (s, pipeline)
         })
@@ -154,9 +161,9 @@ fn consume<O: Observer>(
     pipeline: &mut Pipeline<O>,
     dlq: Option<&DeadLetter>,
     metrics: &SourceMetrics,
+    committer: &Committer,
     shutdown: &CancellationToken,
-    commit_interval: Duration,
-    lag_interval: Duration,
+    (commit_interval, lag_interval): (Duration, Duration),
 ) -> SourceSummary {
     let mut summary = SourceSummary::default();
     // Kafka timestamp (ms) of the last processed message per partition, for lag seconds.
@@ -209,7 +216,8 @@ fn consume<O: Observer>(
             if let Some(d) = dlq {
                 d.flush(Duration::from_secs(10));
             }
-            commit(consumer, metrics);
+            // Never blocks the poll loop, even with the broker unreachable.
+            committer.request();
         }
         if caught_up && t >= next_tick {
             // Nothing waiting: silence now means silent checkpoints, not a backlog.
@@ -225,25 +233,13 @@ fn consume<O: Observer>(
     if let Some(d) = dlq {
         d.flush(Duration::from_secs(10));
     }
-    summary.final_commit_ok = commit(consumer, metrics);
-    summary
-}
-
-/// Commit the stored offsets synchronously; `false` (counted, logged) on failure — the
-/// offsets stay stored and the next commit retries them.
-fn commit(consumer: &BaseConsumer<SourceContext>, metrics: &SourceMetrics) -> bool {
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => {
-            metrics.commits.with_label_values(&["ok"]).inc();
-            true
-        }
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
-        Err(e) => {
-            metrics.commits.with_label_values(&["error"]).inc();
-            tracing::warn!(error = %e, "offset commit failed; the offsets stay stored and the next commit retries");
-            false
-        }
+    summary.final_commit_ok = committer.commit_and_wait(Duration::from_secs(8));
+    if !summary.final_commit_ok {
+        tracing::warn!(
+            "final commit failed or timed out (broker unreachable?): offsets applied since the last commit stay uncommitted and are re-read on restart"
+        );
     }
+    summary
 }
 
 fn update_lag(
@@ -272,9 +268,11 @@ fn update_lag(
     }
 }
 
-fn close(consumer: BaseConsumer<SourceContext>, health: &Health) {
-    // Leave the group: dropping the consumer closes it (revocation runs pre_rebalance,
-    // a no-op commit now) and polls until librdkafka reports it closed.
+fn close(consumer: Arc<BaseConsumer<SourceContext>>, health: &Health) {
+    // Leave the group: dropping the last handle closes the consumer (revocation runs
+    // pre_rebalance, a no-op commit now) and polls until librdkafka reports it closed.
+    // A commit still hanging on an unreachable broker keeps its handle: then the
+    // process exits without leaving the group (the session times out instead).
     health.set_stopped();
     drop(consumer);
     tracing::info!("consumer closed, group left");
