@@ -272,16 +272,12 @@ impl LaneSeries {
                 line(out, name, &l.labels, "_count", num.int(count));
             }
         }
-        let g = "lanewatch_lane_last_departure_timestamp_seconds";
-        header(
-            out,
-            g,
-            "gauge",
+        let gauge: Gauge = (
+            "lanewatch_lane_last_departure_timestamp_seconds",
             "Event time (Unix seconds) of the newest departure seen on the lane; 0 before the first.",
+            |l| l.last_departure.get(),
         );
-        for l in lanes.iter() {
-            line(out, g, &l.labels, "", num.float(l.last_departure.get()));
-        }
+        single_gauge(out, &lanes, &mut num, gauge);
         let g = "lanewatch_lane_throughput_per_minute";
         header(
             out,
@@ -320,26 +316,32 @@ impl LaneSeries {
                 }
             }
         }
-        let g = "lanewatch_lane_level_of_service";
-        header(
-            out,
-            g,
-            "gauge",
-            "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
-        );
-        for l in lanes.iter() {
-            line(out, g, &l.labels, "", num.float(l.level_of_service.get()));
+        let gauges: [Gauge; 2] = [
+            (
+                "lanewatch_lane_level_of_service",
+                "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
+                |l| l.level_of_service.get(),
+            ),
+            (
+                "lanewatch_lane_queue_length_vehicles",
+                "Vehicles queued at the lane by Little's law: departures per minute x mean queue wait (passage - inspection).",
+                |l| l.queue_length.get(),
+            ),
+        ];
+        for g in gauges {
+            single_gauge(out, &lanes, &mut num, g);
         }
-        let g = "lanewatch_lane_queue_length_vehicles";
-        header(
-            out,
-            g,
-            "gauge",
-            "Vehicles queued at the lane by Little's law: departures per minute x mean queue wait (passage - inspection).",
-        );
-        for l in lanes.iter() {
-            line(out, g, &l.labels, "", num.float(l.queue_length.get()));
-        }
+    }
+}
+
+/// Name, help and value of a gauge family with one series per lane.
+type Gauge = (&'static str, &'static str, fn(&LaneCells) -> f64);
+
+/// A gauge family with one series per lane.
+fn single_gauge(out: &mut Vec<u8>, lanes: &[LaneStats], num: &mut Num, (name, help, get): Gauge) {
+    header(out, name, "gauge", help);
+    for l in lanes {
+        line(out, name, &l.labels, "", num.float(get(l)));
     }
 }
 
