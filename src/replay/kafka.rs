@@ -148,7 +148,145 @@ fn plan(c: &BaseConsumer, cfg: &SourceConfig, range: Range) -> Result<Plan, Repl
     Ok(out)
 }
 
-/// Read the range, handing every message value to `feed`. Returns the plan it read.
+/// Messages buffered per partition before that partition is paused.
+const PAUSE_AT: usize = 4096;
+
+/// One buffered message: Kafka timestamp, offset, value.
+struct Buffered {
+    ts: i64,
+    offset: i64,
+    value: Vec<u8>,
+}
+
+/// A k-way merge of the partitions by Kafka timestamp, so a replay sees the same
+/// sequence however the partitions' fetches interleave: the event-time watermark, late
+/// counting and window contents then do not depend on timing, and two replays of one
+/// range give the same report. Each partition keeps its own order; between partitions
+/// the smallest `(timestamp, partition, offset)` head goes first, and only once every
+/// partition still being read has a head. Buffered values are recycled, not freed.
+struct Merge {
+    /// Per partition: its id, the end offset (exclusive), its buffer, and whether it is done.
+    parts: Vec<Part>,
+    spare: Vec<Vec<u8>>,
+}
+
+struct Part {
+    id: i32,
+    end: i64,
+    buf: std::collections::VecDeque<Buffered>,
+    /// The offset after the last one received.
+    next: i64,
+    done: bool,
+    paused: bool,
+}
+
+impl Merge {
+    fn new(plan: &Plan) -> Self {
+        let parts = plan
+            .iter()
+            .map(|&(id, start, end)| Part {
+                id,
+                end,
+                buf: Default::default(),
+                next: start,
+                done: start >= end,
+                paused: false,
+            })
+            .collect();
+        Merge {
+            parts,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Buffer a message; returns the partition's index when it is known.
+    fn push(&mut self, partition: i32, offset: i64, ts: i64, value: &[u8]) -> Option<usize> {
+        let i = self.parts.iter().position(|p| p.id == partition)?;
+        let part = &mut self.parts[i];
+        if part.done {
+            return Some(i);
+        }
+        part.next = offset + 1;
+        if offset < part.end {
+            let mut v = self.spare.pop().unwrap_or_default();
+            v.clear();
+            v.extend_from_slice(value);
+            part.buf.push_back(Buffered {
+                ts,
+                offset,
+                value: v,
+            });
+        }
+        if offset + 1 >= part.end {
+            part.done = true;
+        }
+        Some(i)
+    }
+
+    /// Hand every message that is now certain to come next to `feed`.
+    fn drain(&mut self, feed: &mut impl FnMut(&[u8])) {
+        loop {
+            let mut best: Option<(i64, i32, i64, usize)> = None;
+            for (i, p) in self.parts.iter().enumerate() {
+                match p.buf.front() {
+                    Some(m) => {
+                        let key = (m.ts, p.id, m.offset, i);
+                        if best.is_none_or(|b| key < b) {
+                            best = Some(key);
+                        }
+                    }
+                    // A partition still being read without a head blocks the merge.
+                    None if !p.done => return,
+                    None => {}
+                }
+            }
+            let Some((.., i)) = best else { return };
+            let m = self.parts[i].buf.pop_front().expect("head exists");
+            feed(&m.value);
+            self.spare.push(m.value);
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.parts.iter().all(|p| p.done && p.buf.is_empty())
+    }
+
+    /// Partitions still being read that have nothing buffered, as
+    /// `partition N (read up to offset O of E)`.
+    fn waiting_on(&self) -> String {
+        let v: Vec<String> = self
+            .parts
+            .iter()
+            .filter(|p| !p.done && p.buf.is_empty())
+            .map(|p| format!("partition {} (next offset {}, end {})", p.id, p.next, p.end))
+            .collect();
+        v.join(", ")
+    }
+}
+
+/// Pause a partition whose buffer is full (another one is behind) and resume it once
+/// the merge has consumed half of it, so memory stays bounded by `PAUSE_AT` messages
+/// per partition plus librdkafka's prefetch.
+fn flow_control(c: &BaseConsumer, topic: &str, merge: &mut Merge) -> Result<(), ReplayError> {
+    for p in merge.parts.iter_mut() {
+        let pause = !p.done && p.buf.len() >= PAUSE_AT;
+        let resume = p.paused && (p.done || p.buf.len() <= PAUSE_AT / 2);
+        if (pause && !p.paused) || resume {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(topic, p.id);
+            if resume {
+                c.resume(&tpl).map_err(|e| kafka_err("resume", e))?;
+            } else {
+                c.pause(&tpl).map_err(|e| kafka_err("pause", e))?;
+            }
+            p.paused = !resume;
+        }
+    }
+    Ok(())
+}
+
+/// Read the range, handing every message value to `feed` in the merged order of
+/// [`Merge`]. Returns the plan it read.
 pub fn read_range(
     cfg: &SourceConfig,
     range: Range,
@@ -165,16 +303,17 @@ pub fn read_range(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
-    let c: BaseConsumer = conf.create().map_err(|e| ReplayError::Unreachable {
-        brokers: cfg.brokers.clone(),
-        detail: e.to_string(),
-    })?;
-    let plan = plan(&c, cfg, range)?;
-    let mut remaining: Vec<(i32, i64)> = plan
-        .iter()
-        .filter(|(_, s, e)| s < e)
-        .map(|&(p, _, e)| (p, e))
-        .collect();
+    let create = || -> Result<BaseConsumer, ReplayError> {
+        conf.create().map_err(|e| ReplayError::Unreachable {
+            brokers: cfg.brokers.clone(),
+            detail: e.to_string(),
+        })
+    };
+    // The offset probes re-assign partitions many times; the range is read by a client
+    // of its own so that no fetch of a probe can interfere with it.
+    let plan = plan(&create()?, cfg, range)?;
+    let c = create()?;
+    let mut merge = Merge::new(&plan);
     let mut tpl = TopicPartitionList::new();
     for &(p, s, e) in &plan {
         if s < e {
@@ -184,27 +323,23 @@ pub fn read_range(
     }
     c.assign(&tpl).map_err(|e| kafka_err("assign", e))?;
     let mut last_progress = Instant::now();
-    while !remaining.is_empty() && !shutdown.is_cancelled() {
+    while !merge.finished() && !shutdown.is_cancelled() {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                let Some(i) = remaining.iter().position(|&(p, _)| p == m.partition()) else {
-                    continue;
-                };
-                let end = remaining[i].1;
-                if m.offset() < end {
-                    feed(m.payload().unwrap_or_default());
+                let ts = m.timestamp().to_millis().unwrap_or(i64::MIN);
+                let value = m.payload().unwrap_or_default();
+                if merge.push(m.partition(), m.offset(), ts, value).is_some() {
                     last_progress = Instant::now();
                 }
-                if m.offset() + 1 >= end {
-                    remaining.swap_remove(i);
-                }
+                merge.drain(&mut feed);
+                flow_control(&c, &cfg.topic, &mut merge)?;
             }
             Some(Err(e)) => return Err(kafka_err("reading the range", e)),
             None if last_progress.elapsed() > STALL => {
                 return Err(ReplayError::Kafka(format!(
-                    "no message for {}s before reaching the end offsets of partitions {:?} (messages deleted by retention?)",
+                    "no message for {}s before reaching the end offset of {} (messages deleted by retention?)",
                     STALL.as_secs(),
-                    remaining.iter().map(|r| r.0).collect::<Vec<_>>()
+                    merge.waiting_on()
                 )));
             }
             None => {}
@@ -240,6 +375,41 @@ mod tests {
                 assert_eq!(got, want, "target {target} candidate {cand:?}");
             }
         }
+    }
+
+    /// Feed `arrivals` (partition, offset, ts) in the given order; return the values fed.
+    fn merged(plan: &Plan, arrivals: &[(i32, i64, i64)]) -> Vec<String> {
+        let mut m = Merge::new(plan);
+        let mut out = Vec::new();
+        for &(p, o, t) in arrivals {
+            m.push(p, o, t, format!("{p}:{o}").as_bytes());
+            m.drain(&mut |v| out.push(String::from_utf8(v.to_vec()).unwrap()));
+        }
+        assert!(m.finished(), "every partition reached its end");
+        out
+    }
+
+    #[test]
+    fn replay_order_does_not_depend_on_how_partition_fetches_interleave() {
+        // Partition 0: offsets 10..13, partition 1: offsets 0..3, partition 2: empty range.
+        let plan: Plan = vec![(0, 10, 13), (1, 0, 3), (2, 5, 5)];
+        let p0 = [(0, 10, 100), (0, 11, 300), (0, 12, 500)];
+        let p1 = [(1, 0, 200), (1, 1, 300), (1, 2, 400)];
+        let one_then_other: Vec<_> = p0.iter().chain(&p1).copied().collect();
+        let other_then_one: Vec<_> = p1.iter().chain(&p0).copied().collect();
+        let alternating: Vec<_> = p0.iter().zip(&p1).flat_map(|(a, b)| [*b, *a]).collect();
+        let want = ["0:10", "1:0", "0:11", "1:1", "1:2", "0:12"];
+        for order in [one_then_other, other_then_one, alternating] {
+            assert_eq!(merged(&plan, &order), want, "arrival order {order:?}");
+        }
+    }
+
+    #[test]
+    fn a_partition_keeps_its_own_order_and_ignores_offsets_past_its_end() {
+        // Timestamps go backwards inside partition 0: its order is kept.
+        let plan: Plan = vec![(0, 0, 2), (1, 0, 1)];
+        let got = merged(&plan, &[(0, 0, 500), (0, 1, 100), (0, 2, 50), (1, 0, 300)]);
+        assert_eq!(got, ["1:0", "0:0", "0:1"]);
     }
 
     #[test]

@@ -48,8 +48,12 @@ pub async fn fresh_topic(prefix: &str, partitions: i32) -> String {
         .set("bootstrap.servers", brokers())
         .create()
         .expect("admin client");
+    // No time retention: tests produce events (and Kafka timestamps) from past days, and
+    // the broker's periodic retention check would delete them mid-test (it did: a replay
+    // found its partitions' log start moved past the range).
     let t = NewTopic::new(&name, partitions, TopicReplication::Fixed(1))
-        .set("max.message.bytes", "16777216");
+        .set("max.message.bytes", "16777216")
+        .set("retention.ms", "-1");
     let res = admin
         .create_topics(&[t], &AdminOptions::new())
         .await

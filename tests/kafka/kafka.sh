@@ -144,7 +144,9 @@ socket.request.max.bytes=104857600
 
 num.network.threads=2
 num.io.threads=4
-log.retention.hours=168
+# No time retention: the tests write events with Kafka timestamps from past days, which a
+# 7-day retention check (every 5 minutes) deleted in the middle of a test.
+log.retention.ms=-1
 log.segment.bytes=268435456
 EOF
   if [[ -n "${KAFKA_SSL_KEYSTORE_PEM:-}" ]]; then
