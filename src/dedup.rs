@@ -28,15 +28,14 @@ impl Dedup {
     /// `true` when `id` is new (and remembers it); `false` when it is a duplicate.
     pub fn insert(&mut self, id: &str) -> bool {
         let h = xxh3_64(id.as_bytes());
-        if self.previous.contains(&h) || self.current.contains(&h) {
-            return false;
-        }
+        // Rotate first, so that the look-up in `current` and the insert are one probe
+        // (`insert` says whether it was there); ids of the full generation are now in
+        // `previous` and still found.
         if self.current.len() >= self.generation {
             std::mem::swap(&mut self.current, &mut self.previous);
             self.current.clear();
         }
-        self.current.insert(h);
-        true
+        !self.previous.contains(&h) && self.current.insert(h)
     }
 
     /// Number of ids remembered now.

@@ -1,11 +1,14 @@
 //! Lane-passage events: parsing and validation of one Kafka message value (DESIGN §1),
 //! with every rejection classified by a bounded [`Reason`]. Fields are borrowed from the
-//! message bytes; nothing is allocated unless a string carries JSON escapes.
+//! message bytes; nothing is allocated unless a string carries JSON escapes. The common
+//! flat event is read by a single scan (`scan`); everything else by serde_json.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+mod scan;
 
 use crate::config::EventLimits;
 use crate::time::parse_timestamp;
@@ -217,10 +220,17 @@ pub fn parse<'a>(
     }
     let text =
         std::str::from_utf8(bytes).map_err(|e| Rejection::new(Reason::NotUtf8, e.to_string()))?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let raw = de::Deserialize::deserialize(&mut de).map_err(|e: serde_json::Error| classify(e))?;
-    de.end()
-        .map_err(|e| Rejection::new(Reason::InvalidJson, e.to_string()))?;
+    let raw = match scan::raw(text) {
+        Some(raw) => raw,
+        None => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let raw = de::Deserialize::deserialize(&mut de)
+                .map_err(|e: serde_json::Error| classify(e))?;
+            de.end()
+                .map_err(|e| Rejection::new(Reason::InvalidJson, e.to_string()))?;
+            raw
+        }
+    };
     validate(raw, limits, now_ms)
 }
 
@@ -384,7 +394,7 @@ fn timestamp(f: Field<'_>, name: &str) -> Result<i64, Rejection> {
 }
 
 /// One JSON value of a known field, without committing to a type yet.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 enum Field<'a> {
     Str(Cow<'a, str>),
     Int(i64),
@@ -479,7 +489,7 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq)]
 struct RawEvent<'a> {
     event_id: Option<Field<'a>>,
     checkpoint: Option<Field<'a>>,

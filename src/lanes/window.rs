@@ -106,9 +106,22 @@ impl WindowSet {
 
     /// Add a passage (departure time, passage time, inspection time in ms) to its window.
     pub fn add(&mut self, departed_ms: i64, passage_ms: i64, inspection_ms: Option<i64>) {
-        let start = window_start(departed_ms, self.size_ms);
         let sample = passage_ms.clamp(0, u32::MAX as i64) as u32;
-        // Almost always the newest window: search from the back.
+        let size = self.size_ms;
+        // Almost always the newest window: check it without a division first.
+        let d = match self.open.back_mut() {
+            Some(b) if departed_ms >= b.start && departed_ms - b.start < size => &mut b.data,
+            _ => self.slot(window_start(departed_ms, size)),
+        };
+        d.samples.push(sample);
+        if let Some(insp) = inspection_ms {
+            d.inspection_sum_ms += insp;
+            d.inspection_n += 1;
+        }
+    }
+
+    /// The data of the open window starting at `start`, opened if needed.
+    fn slot(&mut self, start: i64) -> &mut WindowData {
         let pos = self.open.iter().rposition(|s| s.start <= start);
         let i = match pos {
             Some(i) if self.open[i].start == start => i,
@@ -119,12 +132,7 @@ impl WindowSet {
                 at
             }
         };
-        let d = &mut self.open[i].data;
-        d.samples.push(sample);
-        if let Some(insp) = inspection_ms {
-            d.inspection_sum_ms += insp;
-            d.inspection_n += 1;
-        }
+        &mut self.open[i].data
     }
 
     /// Close every window that ends at or before `watermark_ms`, calling `emit` with
