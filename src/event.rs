@@ -218,8 +218,16 @@ pub fn parse<'a>(
             ),
         ));
     }
-    let text =
-        std::str::from_utf8(bytes).map_err(|e| Rejection::new(Reason::NotUtf8, e.to_string()))?;
+    // simdutf8 for the check, std for the wording of an error.
+    let text = match simdutf8::basic::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            let detail = std::str::from_utf8(bytes)
+                .err()
+                .map_or_else(|| "invalid UTF-8".to_string(), |e| e.to_string());
+            return Err(Rejection::new(Reason::NotUtf8, detail));
+        }
+    };
     let raw = match scan::raw(text) {
         Some(raw) => raw,
         None => {

@@ -73,12 +73,13 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// closing quote; `None` when it has an escape or a control character.
 fn string(text: &str, start: usize) -> Option<(&str, usize)> {
     let b = text.as_bytes();
-    let len = b[start..]
+    let end = start + memchr::memchr(b'"', &b[start..])?;
+    // No short-circuit: this loop compiles to vector compares.
+    let plain = b[start..end]
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
-    let end = start + len;
-    // `end` is at an ASCII byte, so both slice bounds are character boundaries.
-    (b[end] == b'"').then(|| (&text[start..end], end + 1))
+        .fold(true, |ok, &c| ok & (c != b'\\') & (c >= 0x20));
+    // `end` is at an ASCII quote, so both slice bounds are character boundaries.
+    plain.then(|| (&text[start..end], end + 1))
 }
 
 /// One value at `i` and the index after it.
