@@ -1,0 +1,227 @@
+//! The raw configuration as written in TOML: serde structs with `deny_unknown_fields`,
+//! human durations and the shipped defaults. `super` validates them into `Config`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+fn d<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+    humantime_serde::deserialize(de)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    /// Path of the checkpoint registry, relative to this file.
+    pub(super) registry: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) source: RawSource,
+    /// librdkafka options passed through verbatim (security settings included).
+    #[serde(default)]
+    pub(super) kafka: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub(super) events: RawEvents,
+    #[serde(default)]
+    pub(super) windows: RawWindows,
+    #[serde(default)]
+    pub(super) lanes: RawLanes,
+    #[serde(default)]
+    pub(super) buckets: RawBuckets,
+    #[serde(default)]
+    pub(super) http: RawHttp,
+    #[serde(default)]
+    pub(super) congestion: RawCongestion,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCongestion {
+    #[serde(deserialize_with = "d")]
+    pub(super) window: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) target_wait: Duration,
+    pub(super) risk: f64,
+    #[serde(deserialize_with = "d")]
+    pub(super) enter_p95: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) leave_p95: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) min_dwell: Duration,
+    pub(super) los_bands: Vec<humantime_serde::Serde<Duration>>,
+}
+
+impl Default for RawCongestion {
+    fn default() -> Self {
+        let s = |secs| Duration::from_secs(secs);
+        RawCongestion {
+            window: s(300),
+            target_wait: s(600),
+            risk: 0.1,
+            enter_p95: s(600),
+            leave_p95: s(420),
+            min_dwell: s(600),
+            los_bands: DEFAULT_LOS_BANDS_S.iter().map(|&b| s(b).into()).collect(),
+        }
+    }
+}
+
+/// Upper bounds of level-of-service bands A–E for mean passage time, seconds: the HCM
+/// signalised-intersection control-delay bands (10/20/35/55/80 s) scaled ×7.5 so that
+/// F begins at the 10-minute target wait.
+pub const DEFAULT_LOS_BANDS_S: &[u64] = &[75, 150, 262, 412, 600];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawSource {
+    pub(super) brokers: String,
+    pub(super) topic: String,
+    pub(super) group_id: String,
+    pub(super) dead_letter_topic: String,
+    #[serde(deserialize_with = "d")]
+    pub(super) commit_interval: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) statistics_interval: Duration,
+    /// How many messages librdkafka may hold per partition before it pauses fetching.
+    pub(super) queued_max_messages_kbytes: u32,
+}
+
+impl Default for RawSource {
+    fn default() -> Self {
+        RawSource {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "checkpoint.passages".into(),
+            group_id: "lanewatch".into(),
+            dead_letter_topic: "checkpoint.passages.dlq".into(),
+            commit_interval: Duration::from_secs(5),
+            statistics_interval: Duration::from_secs(5),
+            queued_max_messages_kbytes: 4 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawEvents {
+    pub(super) max_event_bytes: usize,
+    #[serde(deserialize_with = "d")]
+    pub(super) max_passage_time: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) max_clock_skew: Duration,
+    pub(super) dedup_capacity: usize,
+}
+
+impl Default for RawEvents {
+    fn default() -> Self {
+        RawEvents {
+            max_event_bytes: 64 * 1024,
+            max_passage_time: Duration::from_secs(6 * 3600),
+            max_clock_skew: Duration::from_secs(300),
+            dedup_capacity: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawWindows {
+    pub(super) sizes: Vec<humantime_serde::Serde<Duration>>,
+    #[serde(deserialize_with = "d")]
+    pub(super) allowed_lateness: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) idle_timeout: Duration,
+    pub(super) quantiles: Vec<f64>,
+}
+
+impl Default for RawWindows {
+    fn default() -> Self {
+        RawWindows {
+            sizes: [60, 300, 900]
+                .into_iter()
+                .map(|s| Duration::from_secs(s).into())
+                .collect(),
+            allowed_lateness: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
+            quantiles: vec![0.5, 0.9, 0.95, 0.99],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLanes {
+    pub(super) max_dynamic_lanes: usize,
+}
+
+impl Default for RawLanes {
+    fn default() -> Self {
+        RawLanes {
+            max_dynamic_lanes: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawBuckets {
+    pub(super) passage_duration_seconds: Vec<f64>,
+    pub(super) queue_wait_seconds: Vec<f64>,
+    pub(super) inspection_duration_seconds: Vec<f64>,
+    pub(super) departure_headway_seconds: Vec<f64>,
+}
+
+/// Checkpoint delays: from a few seconds (an empty lane) to two hours (the 2020 queues).
+pub const DEFAULT_DELAY_BUCKETS: &[f64] = &[
+    5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0,
+    5400.0, 7200.0,
+];
+/// Inspection takes seconds for a car, minutes for a coach.
+pub const DEFAULT_INSPECTION_BUCKETS: &[f64] = &[
+    2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0,
+];
+/// Headways: a saturated car lane clears a vehicle every 10–30 s; gaps of minutes mean
+/// an idle or blocked lane.
+pub const DEFAULT_HEADWAY_BUCKETS: &[f64] = &[
+    2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
+impl Default for RawBuckets {
+    fn default() -> Self {
+        RawBuckets {
+            passage_duration_seconds: DEFAULT_DELAY_BUCKETS.to_vec(),
+            queue_wait_seconds: DEFAULT_DELAY_BUCKETS.to_vec(),
+            inspection_duration_seconds: DEFAULT_INSPECTION_BUCKETS.to_vec(),
+            departure_headway_seconds: DEFAULT_HEADWAY_BUCKETS.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawHttp {
+    pub(super) listen: String,
+    #[serde(deserialize_with = "d")]
+    pub(super) shutdown_grace: Duration,
+    pub(super) web_config_file: Option<PathBuf>,
+    pub(super) max_connections: usize,
+    #[serde(deserialize_with = "d")]
+    pub(super) header_read_timeout: Duration,
+    pub(super) max_header_bytes: usize,
+    #[serde(deserialize_with = "d")]
+    pub(super) connection_max_age: Duration,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        RawHttp {
+            listen: "0.0.0.0:9898".into(),
+            shutdown_grace: Duration::from_secs(5),
+            web_config_file: None,
+            max_connections: 64,
+            header_read_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 * 1024,
+            connection_max_age: Duration::from_secs(300),
+        }
+    }
+}
