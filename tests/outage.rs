@@ -20,6 +20,12 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
     // only this test, so pointing it at our own broker affects nothing else.
     unsafe { std::env::set_var("LANEWATCH_TEST_BROKERS", &bootstrap) };
 
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let topic = fresh_topic("outage", 3).await;
     let group = unique("group");
     let cdir = tempfile::tempdir().unwrap();
@@ -61,6 +67,13 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
     )
     .await;
 
+    // The first batch is committed (every 500 ms) before the outage begins.
+    let hw = high_watermarks(&topic, 3);
+    eventually(Duration::from_secs(30), "first batch committed", || async {
+        (committed(&topic, &group, 3) == hw).then_some(())
+    })
+    .await;
+
     // The broker's own shutdown can take up to kafka.sh's 20 s stop timeout on a busy
     // machine: the outage starts when it is gone.
     kafka("stop", &bdir, &[]);
@@ -84,13 +97,26 @@ async fn broker_outage_of_a_minute_is_survived_without_loss() {
     let restarted_at = Instant::now();
     kafka("start", &bdir, &[]);
     produce(&topic, &batch(5_000, 5_000));
-    let m = eventually(
+    // On a timeout, say what was seen last (readiness, counts, connectivity).
+    let seen = std::sync::Mutex::new(String::new());
+    let m = eventually_or(
         Duration::from_secs(120),
         "ready again and every event consumed",
+        || seen.lock().unwrap().clone(),
         || async {
-            let ready = http_get(a, "/readyz").await.0 == 200;
+            let (status, body) = http_get(a, "/readyz").await;
             let m = scrape(a).await;
-            (ready && m.get("lanewatch_events_received_total", &[]) == Some(10_000.0)).then_some(m)
+            let received = m.get("lanewatch_events_received_total", &[]);
+            *seen.lock().unwrap() = format!(
+                "/readyz {status} {body:?}, received {received:?}, duplicates {:?}, connected {:?}, rebalances {:?}/{:?}, commits ok {:?} error {:?}",
+                m.get("lanewatch_events_duplicate_total", &[]),
+                m.get("lanewatch_broker_connected", &[]),
+                m.get("lanewatch_rebalances_total", &[("kind", "revoke")]),
+                m.get("lanewatch_rebalances_total", &[("kind", "assign")]),
+                m.get("lanewatch_offset_commits_total", &[("result", "ok")]),
+                m.get("lanewatch_offset_commits_total", &[("result", "error")]),
+            );
+            (status == 200 && received == Some(10_000.0)).then_some(m)
         },
     )
     .await;

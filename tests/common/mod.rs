@@ -369,7 +369,21 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
 }
 
 /// Poll `f` every 100 ms until it returns `Some`, or panic after `timeout` with `what`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_or(timeout, what, String::new, f).await
+}
+
+/// [`eventually`], adding `last()` (what was seen last) to the panic message.
+pub async fn eventually_or<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    last: impl Fn() -> String,
+    mut f: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -380,7 +394,10 @@ where
             return v;
         }
         if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; last seen: {}",
+                last()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -71,14 +71,22 @@ cmd_fetch() {
 }
 
 # ---------------------------------------------------------------------------------------
-free_ports() { # prints three distinct free loopback ports
+free_ports() { # prints three distinct free loopback ports, below the ephemeral range
+  # Not from the kernel's ephemeral range (port 0): while a broker is stopped for a
+  # restart, an outgoing connection could take its port as a source port, even the
+  # client's own reconnect (a TCP self-connect on loopback), which then talks to itself
+  # and never sees the restarted broker (an outage test hung that way).
   python3 - <<'EOF'
-import socket
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 socks = []
-for _ in range(3):
+while len(socks) < 3:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, max(low, 10001))))
+        socks.append(s)
+    except OSError:
+        s.close()
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 for s in socks:
     s.close()
