@@ -114,6 +114,12 @@ pub fn spawn<O: Observer + Send + 'static>(
     if !cfg.kafka.contains_key("auto.offset.reset") {
         c.set("auto.offset.reset", "earliest");
     }
+    // With a small prefetch queue, librdkafka's default 1 s pause after the queue fills
+    // idled the consumer most of a backlog drain (57 k events/s instead of 160 k at
+    // 4 MiB): resume fetching as soon as the queue has room.
+    if !cfg.kafka.contains_key("fetch.queue.backoff.ms") {
+        c.set("fetch.queue.backoff.ms", "10");
+    }
     let ctx = SourceContext {
         health: health.clone(),
         metrics: metrics.clone(),
