@@ -509,6 +509,23 @@ struct RawEvent<'a> {
     departed_at: Option<Field<'a>>,
 }
 
+impl<'a> RawEvent<'a> {
+    /// Where the value of field `key` goes; `None` for a field lanewatch ignores.
+    fn slot(&mut self, key: &str) -> Option<&mut Option<Field<'a>>> {
+        Some(match key {
+            "event_id" => &mut self.event_id,
+            "checkpoint" => &mut self.checkpoint,
+            "direction" => &mut self.direction,
+            "lane" => &mut self.lane,
+            "vehicle_class" => &mut self.vehicle_class,
+            "arrived_at" => &mut self.arrived_at,
+            "inspection_started_at" => &mut self.inspection_started_at,
+            "departed_at" => &mut self.departed_at,
+            _ => return None,
+        })
+    }
+}
+
 impl<'de> de::Deserialize<'de> for RawEvent<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(EventVisitor)
@@ -525,19 +542,9 @@ impl<'de> Visitor<'de> for EventVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut raw = RawEvent::default();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let slot = match key.as_ref() {
-                "event_id" => &mut raw.event_id,
-                "checkpoint" => &mut raw.checkpoint,
-                "direction" => &mut raw.direction,
-                "lane" => &mut raw.lane,
-                "vehicle_class" => &mut raw.vehicle_class,
-                "arrived_at" => &mut raw.arrived_at,
-                "inspection_started_at" => &mut raw.inspection_started_at,
-                "departed_at" => &mut raw.departed_at,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
+            let Some(slot) = raw.slot(&key) else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
             };
             if slot.is_some() {
                 return Err(de::Error::custom(format_args!("duplicate field {key}")));

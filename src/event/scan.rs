@@ -34,21 +34,12 @@ pub(super) fn raw(text: &str) -> Option<RawEvent<'_>> {
         i = skip_ws(b, i + 1);
         let (value, after) = value(text, i)?;
         i = skip_ws(b, after);
-        let slot = match key {
-            "event_id" => &mut raw.event_id,
-            "checkpoint" => &mut raw.checkpoint,
-            "direction" => &mut raw.direction,
-            "lane" => &mut raw.lane,
-            "vehicle_class" => &mut raw.vehicle_class,
-            "arrived_at" => &mut raw.arrived_at,
-            "inspection_started_at" => &mut raw.inspection_started_at,
-            "departed_at" => &mut raw.departed_at,
-            _ => &mut None,
-        };
-        if slot.is_some() {
-            return None; // a repeated field: serde_json's path rejects it with its name
+        match raw.slot(key) {
+            // A repeated field: serde_json's path rejects it with its name.
+            Some(Some(_)) => return None,
+            Some(slot) => *slot = Some(value),
+            None => {}
         }
-        *slot = Some(value);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
             Some(b'}') => return end(b, i + 1, raw),
