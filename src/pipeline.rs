@@ -189,9 +189,26 @@ impl<O: Observer> Pipeline<O> {
         String::from_utf8(m.encode()).expect("exposition is UTF-8")
     }
 
-    /// Apply one message value. `now_ms` is the wall clock in live mode, `None` in
-    /// replay (no clock-skew check).
+    /// Apply one message value of a single-split source (a file, a test). `now_ms` is
+    /// the wall clock in live mode, `None` in replay (no clock-skew check).
     pub fn apply(&mut self, bytes: &[u8], now_ms: Option<i64>) -> Outcome {
+        self.apply_from(bytes, 0, now_ms)
+    }
+
+    /// The source's split `split` (a Kafka partition) has messages waiting, or not:
+    /// a pending split holds every checkpoint's watermark at its own event time
+    /// (`lanes::clock`).
+    pub fn set_split_pending(&mut self, split: u32, pending: bool) {
+        let mut both = Both {
+            congestion: &mut self.congestion,
+            size_ms: self.congestion_size_ms,
+            observer: &mut self.observer,
+        };
+        self.lanes.set_split_pending(split, pending, &mut both);
+    }
+
+    /// Apply one message value read from source split `split` (a Kafka partition).
+    pub fn apply_from(&mut self, bytes: &[u8], split: u32, now_ms: Option<i64>) -> Outcome {
         self.counters.received.inc();
         let ev = match event::parse(bytes, &self.limits, now_ms) {
             Ok(ev) => ev,
@@ -219,7 +236,7 @@ impl<O: Observer> Pipeline<O> {
             size_ms: self.congestion_size_ms,
             observer: &mut self.observer,
         };
-        let late = self.lanes.record(lane, &ev, &mut both);
+        let late = self.lanes.record(lane, &ev, split, now_ms, &mut both);
         if late {
             self.counters.late.inc();
         }
@@ -234,6 +251,12 @@ impl<O: Observer> Pipeline<O> {
             .set(self.lanes.dynamic_count() as i64);
         self.observer.accepted(lane, &ev, late);
         Outcome::Accepted { lane, late }
+    }
+
+    /// `windows.idle_timeout` (ms): silence after which a checkpoint or a pending
+    /// source split stops holding windows open.
+    pub fn idle_timeout_ms(&self) -> i64 {
+        self.idle_timeout_ms
     }
 
     /// Event time of the newest accepted event (`None` before the first).

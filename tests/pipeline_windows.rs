@@ -59,8 +59,16 @@ fn windows_close_at_the_watermark_with_exact_quantiles_and_throughput() {
     }
     // Nothing closed yet: the watermark (newest − 2 min) has not passed minute 0.
     assert!(p.observer.closed.is_empty());
-    // An event at minute 3 moves the watermark to 1:00+: minute 0 closes.
+    // One lane ahead does not close the other's windows: lane 01 is still live, and the
+    // watermark follows the slowest live lane.
     p.apply(&ev(100, "02", T0 + 3 * 60_000 + 1, 10_000), None);
+    assert!(
+        p.observer.closed.is_empty(),
+        "lane 02 alone at minute 3 closed windows of lane 01"
+    );
+    // Lane 01 reaches minute 3 too: the watermark (slowest live lane − 2 min) passes 1:00
+    // and minute 0 closes.
+    p.apply(&ev(101, "01", T0 + 3 * 60_000 + 2, 10_000), None);
     let one_min: Vec<_> = p.observer.closed.iter().filter(|w| w.1 == 0).collect();
     assert_eq!(one_min.len(), 1);
     let (lane, _, start, count, q) = one_min[0];
@@ -102,7 +110,7 @@ fn windows_close_at_the_watermark_with_exact_quantiles_and_throughput() {
         Outcome::Accepted { late: true, .. }
     ));
     assert_eq!(p.counters.late.get(), 1);
-    assert_eq!(p.counters.received.get(), 9);
+    assert_eq!(p.counters.received.get(), 10);
     p.flush();
     let total_in_windows: u64 = p.observer.closed[before..]
         .iter()
@@ -111,8 +119,8 @@ fn windows_close_at_the_watermark_with_exact_quantiles_and_throughput() {
         .map(|w| w.3)
         .sum();
     assert_eq!(
-        total_in_windows, 8,
-        "7 + the minute-3 event; the late one in none"
+        total_in_windows, 9,
+        "7 + the two minute-3 events; the late one in none"
     );
 }
 

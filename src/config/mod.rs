@@ -125,6 +125,9 @@ pub struct WindowConfig {
     /// this (wall clock) has its event time advanced, so its windows close and its
     /// gauges fall to zero instead of repeating the last busy window.
     pub idle_timeout_ms: i64,
+    /// Event time: a lane (per source partition) whose newest departure trails its
+    /// checkpoint's newest by more than this no longer holds the watermark back.
+    pub lane_idle_timeout_ms: i64,
     pub quantiles: Vec<f64>,
 }
 
@@ -461,6 +464,16 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
     if w.idle_timeout < Duration::from_secs(1) {
         p.push("windows.idle_timeout", "below 1s: use e.g. \"1m\"");
     }
+    if w.lane_idle_timeout < e.max_clock_skew {
+        p.push(
+            "windows.lane_idle_timeout",
+            format!(
+                "{} is shorter than events.max_clock_skew ({}): a sensor whose clock runs fast by less than the accepted skew would make every accurate lane look idle and close their windows early; raise it to at least events.max_clock_skew",
+                humantime::format_duration(w.lane_idle_timeout),
+                humantime::format_duration(e.max_clock_skew)
+            ),
+        );
+    }
     for (i, q) in w.quantiles.iter().enumerate() {
         if !(*q > 0.0 && *q < 1.0) {
             p.push(
@@ -621,6 +634,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             sizes_ms,
             allowed_lateness_ms: lateness,
             idle_timeout_ms: ms(w.idle_timeout),
+            lane_idle_timeout_ms: ms(w.lane_idle_timeout),
             quantiles: w.quantiles,
         },
         max_dynamic_lanes: raw.lanes.max_dynamic_lanes,

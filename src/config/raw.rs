@@ -132,6 +132,8 @@ pub(super) struct RawWindows {
     pub(super) allowed_lateness: Duration,
     #[serde(deserialize_with = "d")]
     pub(super) idle_timeout: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) lane_idle_timeout: Duration,
     pub(super) quantiles: Vec<f64>,
 }
 
@@ -144,6 +146,7 @@ impl Default for RawWindows {
                 .collect(),
             allowed_lateness: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
+            lane_idle_timeout: Duration::from_secs(300),
             quantiles: vec![0.5, 0.9, 0.95, 0.99],
         }
     }

@@ -1,7 +1,8 @@
 //! Lane statistics: the dense lane index (registered lanes first, unregistered ones up
 //! to a cap), each lane's cumulative series and event-time windows, and the per-checkpoint
-//! watermark that closes them.
+//! watermark that closes them (event time: [`clock`]).
 
+pub mod clock;
 pub mod stats;
 pub mod window;
 
@@ -12,6 +13,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::config::Config;
 use crate::event::{Direction, Event};
+pub use clock::{CheckpointClock, Clock, Stream};
 pub use stats::{LaneSeries, LaneStats, window_label};
 pub use window::{
     CheckpointWindow, ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start,
@@ -33,16 +35,16 @@ pub struct Lane {
     pub stats: LaneStats,
     pub windows: Vec<WindowSet>,
     last_departure_ms: Option<i64>,
+    /// Stream time per source split this lane was read from (almost always one).
+    pub streams: Vec<Stream>,
 }
 
 /// Event-time state of one checkpoint.
 #[derive(Debug)]
 pub struct CheckpointState {
     pub id: String,
-    /// Newest departure seen (event time); `i64::MIN` before the first.
-    pub max_event_ms: i64,
-    /// The next window boundary at which the lanes' windows are swept.
-    next_sweep_ms: i64,
+    /// Reference time, watermark and next sweep.
+    pub clock: CheckpointClock,
     pub lanes: Vec<u32>,
 }
 
@@ -86,7 +88,7 @@ pub struct Lanes {
     max_dynamic: usize,
     series: LaneSeries,
     sizes_ms: Vec<i64>,
-    lateness_ms: i64,
+    pub clock: Clock,
     quantiles: Vec<f64>,
     scratch: QuantileScratch,
 }
@@ -116,7 +118,10 @@ impl Lanes {
             max_dynamic: config.max_dynamic_lanes,
             series,
             sizes_ms: config.windows.sizes_ms.clone(),
-            lateness_ms: config.windows.allowed_lateness_ms,
+            clock: Clock::new(
+                config.windows.allowed_lateness_ms,
+                config.windows.lane_idle_timeout_ms,
+            ),
             quantiles: config.windows.quantiles.clone(),
             scratch: QuantileScratch::new(),
         };
@@ -157,8 +162,7 @@ impl Lanes {
                 let c = self.checkpoints.len() as u32;
                 self.checkpoints.push(CheckpointState {
                     id: checkpoint.to_owned(),
-                    max_event_ms: i64::MIN,
-                    next_sweep_ms: i64::MIN,
+                    clock: CheckpointClock::default(),
                     lanes: Vec::new(),
                 });
                 self.cp_index.insert(checkpoint.to_owned(), c);
@@ -183,6 +187,7 @@ impl Lanes {
             stats: self.series.lane(checkpoint, direction.as_str(), lane),
             windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
             last_departure_ms: None,
+            streams: Vec::new(),
         });
         self.checkpoints[cp as usize].lanes.push(id);
         id
@@ -210,10 +215,19 @@ impl Lanes {
             .copied()
     }
 
-    /// Record an accepted event on lane `id`. Returns `true` when the event was late
-    /// (older than its checkpoint's watermark): it is in the cumulative series but in
+    /// Record an accepted event on lane `id`, read from source split `split`; `now_ms`
+    /// is the wall clock in live mode (it caps the checkpoint's reference time, so a
+    /// sensor clock running fast cannot make accurate lanes look idle). Returns `true`
+    /// when the event was late (see [`clock`]): it is in the cumulative series but in
     /// no window.
-    pub fn record<O: Observer>(&mut self, id: u32, ev: &Event<'_>, observer: &mut O) -> bool {
+    pub fn record<O: Observer>(
+        &mut self,
+        id: u32,
+        ev: &Event<'_>,
+        split: u32,
+        now_ms: Option<i64>,
+        observer: &mut O,
+    ) -> bool {
         let lane = &mut self.lanes[id as usize];
         let s = &lane.stats;
         s.passages.inc();
@@ -236,36 +250,83 @@ impl Lanes {
                 s.last_departure.set(ms_to_s(ev.departed_ms));
             }
         }
-        let cp = &mut self.checkpoints[lane.checkpoint as usize];
-        let watermark = cp.max_event_ms.saturating_sub(self.lateness_ms);
-        let late = ev.departed_ms < watermark;
+        let t = ev.departed_ms;
+        let stream_ms = lane
+            .streams
+            .iter()
+            .find(|st| st.split == split)
+            .map_or(i64::MIN, |st| st.time_ms);
+        let cpi = lane.checkpoint as usize;
+        let late = self
+            .clock
+            .is_late(&self.checkpoints[cpi].clock, split, stream_ms, t);
+        let lane = &mut self.lanes[id as usize];
         if !late {
             for w in &mut lane.windows {
-                w.add(ev.departed_ms, ev.passage_ms(), ev.inspection_duration_ms());
+                w.add(t, ev.passage_ms(), ev.inspection_duration_ms());
             }
         }
-        if ev.departed_ms > cp.max_event_ms {
-            cp.max_event_ms = ev.departed_ms;
-            let wm = ev.departed_ms.saturating_sub(self.lateness_ms);
-            if cp.next_sweep_ms == i64::MIN {
-                cp.next_sweep_ms = window_start(wm, self.sizes_ms[0]) + self.sizes_ms[0];
-            } else if wm >= cp.next_sweep_ms {
-                let c = lane.checkpoint;
-                self.sweep(c, wm, observer);
-            }
+        match lane.streams.iter_mut().find(|st| st.split == split) {
+            Some(st) => st.time_ms = st.time_ms.max(t),
+            None => lane.streams.push(Stream { split, time_ms: t }),
+        }
+        self.clock.observe(split, t, now_ms);
+        let cp = &mut self.checkpoints[cpi].clock;
+        let capped = now_ms.map_or(t, |n| t.min(n));
+        if capped > cp.reference_ms {
+            cp.reference_ms = capped;
+        }
+        if cp.next_sweep_ms == i64::MIN {
+            let wm = t.saturating_sub(self.clock.lateness_ms);
+            cp.next_sweep_ms = window_start(wm, self.sizes_ms[0]) + self.sizes_ms[0];
+        }
+        if self.clock.needs_recompute(cp, id, split) {
+            self.advance(cpi as u32, i64::MIN, observer);
         }
         late
     }
 
-    /// Watermark of a checkpoint (`i64::MIN` before its first event).
+    /// Recompute a checkpoint's watermark (at least `floor_ms`) and sweep its windows
+    /// when it crossed the next boundary.
+    fn advance<O: Observer>(&mut self, checkpoint: u32, floor_ms: i64, observer: &mut O) {
+        let Lanes {
+            lanes,
+            checkpoints,
+            clock,
+            ..
+        } = self;
+        let cp = &mut checkpoints[checkpoint as usize];
+        let streams = cp
+            .lanes
+            .iter()
+            .flat_map(|&l| lanes[l as usize].streams.iter().map(move |&st| (l, st)));
+        let wm = clock.recompute(&mut cp.clock, streams, floor_ms);
+        if wm >= cp.clock.next_sweep_ms && cp.clock.next_sweep_ms != i64::MIN {
+            cp.clock.close_to(wm, self.sizes_ms[0]);
+            self.sweep(checkpoint, wm, observer);
+        }
+    }
+
+    /// The source's split `split` has (or no longer has) messages waiting. A split
+    /// that caught up may have been all that held windows open: every checkpoint's
+    /// watermark is recomputed then.
+    pub fn set_split_pending<O: Observer>(&mut self, split: u32, pending: bool, observer: &mut O) {
+        if self.clock.set_pending(split, pending) && !pending {
+            for c in 0..self.checkpoints.len() {
+                if self.clock.could_close(&self.checkpoints[c].clock) {
+                    self.advance(c as u32, i64::MIN, observer);
+                }
+            }
+        }
+    }
+
+    /// Watermark of a checkpoint (`i64::MIN` before windows can close).
     pub fn watermark(&self, checkpoint: u32) -> i64 {
-        self.checkpoints[checkpoint as usize]
-            .max_event_ms
-            .saturating_sub(self.lateness_ms)
+        self.checkpoints[checkpoint as usize].clock.watermark_ms
     }
 
     /// Close every window of the checkpoint's lanes that ends at or before `wm`.
-    pub fn sweep<O: Observer>(&mut self, checkpoint: u32, wm: i64, observer: &mut O) {
+    fn sweep<O: Observer>(&mut self, checkpoint: u32, wm: i64, observer: &mut O) {
         let Lanes {
             lanes,
             checkpoints,
@@ -308,25 +369,24 @@ impl Lanes {
                 });
             }
         }
-        cp.next_sweep_ms = window_start(wm, sizes_ms[0]) + sizes_ms[0];
         observer.swept(checkpoint, wm);
     }
 
     /// Live mode, when the source is caught up: a checkpoint whose newest departure is
     /// more than `idle_ms` before `now_ms` is silent (blocked, or closed for the
-    /// night), not behind; move its event time to `now_ms − idle_ms` so its windows
-    /// close and its gauges show the silence.
+    /// night), not behind; its watermark follows the wall clock (`now_ms − idle_ms −
+    /// allowed_lateness`) so its windows close and its gauges show the silence.
     pub fn advance_idle<O: Observer>(&mut self, now_ms: i64, idle_ms: i64, observer: &mut O) {
         let target = now_ms.saturating_sub(idle_ms);
         for c in 0..self.checkpoints.len() {
-            let cp = &mut self.checkpoints[c];
-            if cp.max_event_ms == i64::MIN || cp.max_event_ms >= target {
+            let cp = &mut self.checkpoints[c].clock;
+            if cp.reference_ms == i64::MIN || cp.reference_ms >= target {
                 continue;
             }
-            cp.max_event_ms = target;
-            let wm = target.saturating_sub(self.lateness_ms);
-            if wm >= cp.next_sweep_ms {
-                self.sweep(c as u32, wm, observer);
+            cp.reference_ms = target;
+            let floor = target.saturating_sub(self.clock.lateness_ms);
+            if floor >= cp.next_sweep_ms {
+                self.advance(c as u32, floor, observer);
             }
         }
     }
@@ -334,13 +394,15 @@ impl Lanes {
     /// Close every window of every checkpoint (end of a replay).
     pub fn flush<O: Observer>(&mut self, observer: &mut O) {
         for c in 0..self.checkpoints.len() {
-            let max = self.checkpoints[c].max_event_ms;
-            if max != i64::MIN {
-                self.sweep(
-                    c as u32,
-                    max.saturating_add(self.sizes_ms[self.sizes_ms.len() - 1]),
-                    observer,
-                );
+            let newest = self.checkpoints[c]
+                .lanes
+                .iter()
+                .flat_map(|&l| self.lanes[l as usize].streams.iter().map(|s| s.time_ms))
+                .max();
+            if let Some(max) = newest {
+                let wm = max.saturating_add(self.sizes_ms[self.sizes_ms.len() - 1]);
+                self.checkpoints[c].clock.close_to(wm, self.sizes_ms[0]);
+                self.sweep(c as u32, wm, observer);
             }
         }
     }

@@ -223,8 +223,9 @@ impl Merge {
         Some(i)
     }
 
-    /// Hand every message that is now certain to come next to `feed`.
-    fn drain(&mut self, feed: &mut impl FnMut(&[u8])) {
+    /// Hand every message that is now certain to come next to `feed`, with its
+    /// partition and whether it is that partition's last in the range.
+    fn drain(&mut self, feed: &mut impl FnMut(i32, &[u8], bool)) {
         loop {
             let mut best: Option<(i64, i32, i64, usize)> = None;
             for (i, p) in self.parts.iter().enumerate() {
@@ -241,8 +242,10 @@ impl Merge {
                 }
             }
             let Some((.., i)) = best else { return };
-            let m = self.parts[i].buf.pop_front().expect("head exists");
-            feed(&m.value);
+            let part = &mut self.parts[i];
+            let m = part.buf.pop_front().expect("head exists");
+            let last = part.done && part.buf.is_empty();
+            feed(part.id, &m.value, last);
             self.spare.push(m.value);
         }
     }
@@ -286,12 +289,14 @@ fn flow_control(c: &BaseConsumer, topic: &str, merge: &mut Merge) -> Result<(), 
 }
 
 /// Read the range, handing every message value to `feed` in the merged order of
-/// [`Merge`]. Returns the plan it read.
+/// [`Merge`], with its partition and whether it is the partition's last in the range.
+/// Returns the plan it read.
 pub fn read_range(
     cfg: &SourceConfig,
     range: Range,
     shutdown: &CancellationToken,
-    mut feed: impl FnMut(&[u8]),
+    on_plan: impl FnOnce(&Plan),
+    mut feed: impl FnMut(i32, &[u8], bool),
 ) -> Result<Plan, ReplayError> {
     let mut conf = client_config(cfg);
     let group = format!(
@@ -312,6 +317,7 @@ pub fn read_range(
     // The offset probes re-assign partitions many times; the range is read by a client
     // of its own so that no fetch of a probe can interfere with it.
     let plan = plan(&create()?, cfg, range)?;
+    on_plan(&plan);
     let c = create()?;
     let mut merge = Merge::new(&plan);
     let mut tpl = TopicPartitionList::new();
@@ -383,7 +389,7 @@ mod tests {
         let mut out = Vec::new();
         for &(p, o, t) in arrivals {
             m.push(p, o, t, format!("{p}:{o}").as_bytes());
-            m.drain(&mut |v| out.push(String::from_utf8(v.to_vec()).unwrap()));
+            m.drain(&mut |_, v, _| out.push(String::from_utf8(v.to_vec()).unwrap()));
         }
         assert!(m.finished(), "every partition reached its end");
         out

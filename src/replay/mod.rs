@@ -174,9 +174,14 @@ impl Driver {
 
     #[inline]
     fn feed(&mut self, bytes: &[u8]) {
+        self.feed_from(0, bytes);
+    }
+
+    #[inline]
+    fn feed_from(&mut self, split: u32, bytes: &[u8]) {
         let e = &mut self.events;
         e.read += 1;
-        match self.pipeline.apply(bytes, None) {
+        match self.pipeline.apply_from(bytes, split, None) {
             Outcome::Accepted { late, .. } => {
                 e.accepted += 1;
                 e.late += u64::from(late);
@@ -195,6 +200,7 @@ impl Driver {
 
     fn finish(mut self, p: &report::Params) -> Replayed {
         self.bar.finish_and_clear();
+        self.pipeline.set_split_pending(0, false);
         self.pipeline.flush();
         self.pipeline.observer.finish();
         let report = report::build(
@@ -208,6 +214,11 @@ impl Driver {
             pipeline: self.pipeline,
         }
     }
+}
+
+/// The pipeline split of a Kafka partition.
+fn split_of(partition: i32) -> u32 {
+    u32::try_from(partition).unwrap_or(0)
 }
 
 fn load_config(args: &ReplayArgs) -> Result<Config, ReplayError> {
@@ -246,6 +257,9 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
     );
     if let Some(path) = &args.input {
         let mut input = Input::open(path)?;
+        // The file is one split, pending until read to its end (DESIGN §2: the
+        // watermark waits for what the split may still bring, as in a live drain).
+        driver.pipeline.set_split_pending(0, true);
         let mut n = 0u32;
         input.for_each_line(|line, _| {
             driver.feed(line);
@@ -270,7 +284,30 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
             from_ms: from - config.windows.allowed_lateness_ms,
             to_ms: to.saturating_add(config.windows.allowed_lateness_ms),
         };
-        kafka::read_range(&source, range, shutdown, |bytes| driver.feed(bytes))?;
+        // Each partition is a split of the pipeline's event time: pending (holding the
+        // watermark at its own event time) until its last message of the range.
+        let cell = std::cell::RefCell::new(driver);
+        kafka::read_range(
+            &source,
+            range,
+            shutdown,
+            |plan| {
+                let mut d = cell.borrow_mut();
+                for &(p, start, end) in plan {
+                    if start < end {
+                        d.pipeline.set_split_pending(split_of(p), true);
+                    }
+                }
+            },
+            |p, bytes, last| {
+                let mut d = cell.borrow_mut();
+                d.feed_from(split_of(p), bytes);
+                if last {
+                    d.pipeline.set_split_pending(split_of(p), false);
+                }
+            },
+        )?;
+        driver = cell.into_inner();
     }
     if shutdown.is_cancelled() {
         return Err(ReplayError::Interrupted);

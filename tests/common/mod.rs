@@ -88,6 +88,39 @@ pub fn produce(topic: &str, messages: &[(String, Vec<u8>)]) {
         .expect("all messages delivered");
 }
 
+/// Produce `(partition, value)` messages without keys to the given partitions and
+/// wait until all are delivered.
+pub fn produce_to_partitions(topic: &str, messages: &[(i32, Vec<u8>)]) {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for (part, v) in messages {
+        let mut rec = BaseRecord::<(), _>::to(topic)
+            .partition(*part)
+            .payload(v.as_slice());
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((e, r)) => {
+                    assert!(
+                        matches!(
+                            e.rdkafka_error_code(),
+                            Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                        ),
+                        "produce failed: {e}"
+                    );
+                    rec = r;
+                    p.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(30))
+        .expect("all messages delivered");
+}
+
 /// A dead-lettered message as read back.
 #[derive(Debug, Clone)]
 pub struct Dlq {

@@ -1,6 +1,7 @@
 //! The consumer's librdkafka callbacks: rebalances (synchronous commit of revoked
 //! partitions), commit results, statistics (lag, connectivity) and errors.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,41 @@ pub struct SourceContext {
     pub dlq: Option<Arc<DeadLetter>>,
     /// The newest statistics summary, taken by the consume loop.
     pub stats: Mutex<Option<StatsSummary>>,
+    /// Partitions assigned (`true`) or revoked (`false`) since the consume loop last
+    /// looked, for the pipeline's split states; `rebalanced` says there are some.
+    pub assignment: Mutex<Vec<(i32, bool)>>,
+    pub rebalanced: AtomicBool,
+}
+
+impl SourceContext {
+    pub fn new(health: Arc<Health>, metrics: SourceMetrics, dlq: Option<Arc<DeadLetter>>) -> Self {
+        SourceContext {
+            health,
+            metrics,
+            dlq,
+            stats: Mutex::new(None),
+            assignment: Mutex::new(Vec::new()),
+            rebalanced: AtomicBool::new(false),
+        }
+    }
+
+    fn note_assignment(&self, tpl: &rdkafka::TopicPartitionList, assigned: bool) {
+        if let Ok(mut a) = self.assignment.lock() {
+            a.extend(tpl.elements().iter().map(|e| (e.partition(), assigned)));
+        }
+        self.rebalanced.store(true, Ordering::Release);
+    }
+
+    /// Take the assignment changes since the last call (cheap when there are none).
+    pub fn take_assignment_changes(&self) -> Vec<(i32, bool)> {
+        if !self.rebalanced.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.assignment
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default()
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -74,6 +110,7 @@ impl ConsumerContext for SourceContext {
                     .lag_seconds
                     .remove_label_values(&[e.topic(), &p]);
             }
+            self.note_assignment(tpl, false);
             tracing::info!(partitions = tpl.count(), "partitions revoked");
         }
     }
@@ -85,6 +122,7 @@ impl ConsumerContext for SourceContext {
                 let n = tpl.count() as i64;
                 self.health.set_assignment(n);
                 self.metrics.assigned.set(n);
+                self.note_assignment(tpl, true);
                 tracing::info!(partitions = n, "partitions assigned");
             }
             Rebalance::Revoke(_) => {

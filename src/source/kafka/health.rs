@@ -101,6 +101,9 @@ pub struct StatsSummary {
     pub connected: bool,
     /// `(topic, partition, lag in messages)` of assigned partitions with a known lag.
     pub lags: Vec<(String, i32, i64)>,
+    /// `(partition, high watermark, consumer lag)` of every fetched partition as
+    /// librdkafka reports them (`-1` when not known yet), for the split states.
+    pub partitions: Vec<(i32, i64, i64)>,
 }
 
 pub fn summarize(stats: &Statistics) -> StatsSummary {
@@ -109,18 +112,30 @@ pub fn summarize(stats: &Statistics) -> StatsSummary {
         .values()
         .any(|b| b.nodeid >= 0 && b.state == "UP");
     let mut lags = Vec::new();
+    let mut partitions = Vec::new();
     for (name, topic) in &stats.topics {
         for (&p, part) in &topic.partitions {
             if p < 0 || part.fetch_state != "active" {
                 continue;
             }
-            // consumer_lag is -1 until both the high watermark and a position are known.
-            if part.consumer_lag >= 0 {
-                lags.push((name.clone(), p, part.consumer_lag));
+            // consumer_lag is -1 until both the high watermark and a position are known;
+            // with no position and no committed offset, everything from the log start.
+            let lag = if part.consumer_lag >= 0 {
+                part.consumer_lag
             } else if part.hi_offset >= 0 && part.app_offset < 0 && part.committed_offset < 0 {
-                lags.push((name.clone(), p, part.hi_offset - part.lo_offset.max(0)));
+                part.hi_offset - part.lo_offset.max(0)
+            } else {
+                -1
+            };
+            partitions.push((p, part.hi_offset, lag));
+            if lag >= 0 {
+                lags.push((name.clone(), p, lag));
             }
         }
     }
-    StatsSummary { connected, lags }
+    StatsSummary {
+        connected,
+        lags,
+        partitions,
+    }
 }

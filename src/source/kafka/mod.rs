@@ -24,8 +24,9 @@ pub mod committer;
 pub mod context;
 pub mod dlq;
 pub mod health;
+pub mod splits;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,7 @@ use committer::Committer;
 use context::SourceContext;
 use dlq::DeadLetter;
 pub use health::SourceMetrics;
+use splits::Splits;
 
 /// Errors of the Kafka source.
 #[derive(Debug, thiserror::Error)]
@@ -120,12 +122,7 @@ pub fn spawn<O: Observer + Send + 'static>(
     if !cfg.kafka.contains_key("fetch.queue.backoff.ms") {
         c.set("fetch.queue.backoff.ms", "10");
     }
-    let ctx = SourceContext {
-        health: health.clone(),
-        metrics: metrics.clone(),
-        dlq: dlq.clone(),
-        stats: Mutex::new(None),
-    };
+    let ctx = SourceContext::new(health.clone(), metrics.clone(), dlq.clone());
     let consumer: BaseConsumer<SourceContext> =
         c.create_with_context(ctx).map_err(SourceError::Consumer)?;
     consumer
@@ -178,12 +175,19 @@ fn consume<O: Observer>(
     let mut next_lag = Instant::now() + lag_interval;
     let mut now = now_ms();
     let mut next_tick = Instant::now();
+    let idle = Duration::from_millis(pipeline.idle_timeout_ms().max(0) as u64);
+    let mut splits = Splits::new(idle);
     while !shutdown.is_cancelled() {
         // Poll a burst without looking at the clock per message.
         let mut caught_up = false;
         for _ in 0..1024 {
             let polled_at = Instant::now();
-            match consumer.poll(POLL_TIMEOUT) {
+            let polled = consumer.poll(POLL_TIMEOUT);
+            let changes = consumer.context().take_assignment_changes();
+            if !changes.is_empty() {
+                splits.assignment(&changes, pipeline);
+            }
+            match polled {
                 None => {
                     // `None` also follows a rebalance or commit event served by poll;
                     // only a poll that waited out its timeout means nothing is waiting.
@@ -197,7 +201,10 @@ fn consume<O: Observer>(
                 Some(Ok(msg)) => {
                     summary.messages += 1;
                     let payload = msg.payload().unwrap_or_default();
-                    if let Outcome::Rejected(r) = pipeline.apply(payload, Some(now)) {
+                    let split = u32::try_from(msg.partition()).unwrap_or(0);
+                    let outcome = pipeline.apply_from(payload, split, Some(now));
+                    splits.consumed(msg.partition(), msg.offset(), pipeline);
+                    if let Outcome::Rejected(r) = outcome {
                         summary.rejected += 1;
                         tracing::debug!(partition = msg.partition(), offset = msg.offset(), %r, "rejected");
                         match dlq {
@@ -225,14 +232,20 @@ fn consume<O: Observer>(
             // Never blocks the poll loop, even with the broker unreachable.
             committer.request();
         }
-        if caught_up && t >= next_tick {
-            // Nothing waiting: silence now means silent checkpoints, not a backlog.
-            next_tick = t + Duration::from_secs(1);
-            pipeline.tick(now);
-        }
         if t >= next_lag {
             next_lag = t + lag_interval;
-            update_lag(consumer, &last_ts, metrics, now);
+            if let Some(stats) = take_stats(consumer) {
+                update_lag(&stats, &last_ts, metrics, now);
+                splits.statistics(&stats.partitions, pipeline);
+            }
+        }
+        splits.expire(pipeline);
+        // Nothing waiting: silence now means silent checkpoints, not a backlog — unless
+        // the broker is unreachable (then the events are only delayed, and the windows
+        // wait for them).
+        if caught_up && t >= next_tick && consumer.context().health.connected() {
+            next_tick = t + Duration::from_secs(1);
+            pipeline.tick(now);
         }
     }
     tracing::info!("stopping: fetching stopped, flushing dead letters and committing");
@@ -248,29 +261,32 @@ fn consume<O: Observer>(
     summary
 }
 
-fn update_lag(
-    consumer: &BaseConsumer<SourceContext>,
-    last_ts: &FxHashMap<i32, i64>,
-    m: &SourceMetrics,
-    now: i64,
-) {
-    let summary = consumer
+/// The newest statistics report, if one came since the last call.
+fn take_stats(consumer: &BaseConsumer<SourceContext>) -> Option<health::StatsSummary> {
+    consumer
         .context()
         .stats
         .lock()
         .ok()
-        .and_then(|mut s| s.take());
-    let Some(summary) = summary else { return };
-    for (topic, p, lag) in summary.lags {
+        .and_then(|mut s| s.take())
+}
+
+fn update_lag(
+    summary: &health::StatsSummary,
+    last_ts: &FxHashMap<i32, i64>,
+    m: &SourceMetrics,
+    now: i64,
+) {
+    for &(ref topic, p, lag) in &summary.lags {
         let ps = p.to_string();
         m.lag_messages
-            .with_label_values(&[&topic, &ps])
+            .with_label_values(&[topic, &ps])
             .set(lag as f64);
         let secs = match (lag > 0, last_ts.get(&p)) {
             (true, Some(&ts)) => ((now - ts).max(0) as f64) / 1000.0,
             _ => 0.0,
         };
-        m.lag_seconds.with_label_values(&[&topic, &ps]).set(secs);
+        m.lag_seconds.with_label_values(&[topic, &ps]).set(secs);
     }
 }
 
