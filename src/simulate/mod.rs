@@ -13,6 +13,8 @@
 //! - [`payload`]: the event JSON; [`imperfect`]: duplicates, late and malformed messages.
 //! - [`args`]: the `lanewatch simulate` flags; [`sink`]: Kafka and JSONL outputs;
 //!   [`runner`]: pacing and shutdown ([`run`], [`run_simulator`]).
+//! - [`truth`]: the ground truth per checkpoint direction and window, with an Erlang C
+//!   reference written from the textbook definition.
 
 pub mod args;
 pub mod check;
@@ -23,12 +25,14 @@ pub mod profile;
 pub mod runner;
 pub mod sim;
 pub mod sink;
+pub mod truth;
 
 pub use args::{SimulateArgs, Speed};
 pub use imperfect::Imperfections;
 pub use runner::{run, run_simulator};
 pub use sim::{EventKind, SimEvent, SimOptions, SimStats, Simulator};
 pub use sink::Output;
+pub use truth::{TruthOptions, TruthWindow, TruthWriter};
 
 use crate::config::traffic::IncidentSpec;
 use crate::config::{ConfigError, LaneKind};
