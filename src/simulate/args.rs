@@ -395,6 +395,71 @@ mod tests {
     }
 
     #[test]
+    fn truth_flags() {
+        assert_eq!(parse(&[]).unwrap().truth_options().unwrap(), None);
+        let shipped = crate::config::Config::shipped().congestion;
+        let o = parse(&["--truth", "t.jsonl", "-o", "e.jsonl"])
+            .unwrap()
+            .truth_options()
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.window_ms, 300_000);
+        assert_eq!(o.target_wait_ms, shipped.target_wait_ms);
+        assert_eq!(o.risk, shipped.risk);
+        assert_eq!(o.enter_p95_ms, shipped.enter_p95_ms);
+        assert_eq!(o.leave_p95_ms, shipped.leave_p95_ms);
+        assert_eq!(o.min_dwell_ms, shipped.min_dwell_ms);
+        let o = parse(&[
+            "--truth",
+            "t.jsonl",
+            "--truth-window",
+            "1m",
+            "--truth-target-wait",
+            "5m",
+            "--truth-risk",
+            "0.05",
+        ])
+        .unwrap()
+        .truth_options()
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.window_ms, o.target_wait_ms, o.risk),
+            (60_000, 300_000, 0.05)
+        );
+        let e = parse(&["--truth", "x.jsonl", "-o", "x.jsonl"])
+            .unwrap()
+            .truth_options()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("give the truth its own file"), "{e}");
+        // Out-of-range values are refused when the simulator takes them.
+        let registry = crate::config::Config::shipped().registry;
+        for (flag, value, hint) in [
+            (
+                "--truth-risk",
+                "1.5",
+                "--truth-risk must lie strictly between 0 and 1",
+            ),
+            (
+                "--truth-window",
+                "500ms",
+                "--truth-window must be between 1s and 24h",
+            ),
+        ] {
+            let a = parse(&["--truth", "t.jsonl", flag, value]).unwrap();
+            let now = 1_795_968_000_000;
+            let sim = super::super::Simulator::new(&registry, a.options(now).unwrap()).unwrap();
+            let e = sim
+                .with_truth(a.truth_options().unwrap().unwrap())
+                .err()
+                .expect(hint)
+                .to_string();
+            assert!(e.contains(hint), "{e}");
+        }
+    }
+
+    #[test]
     fn bad_values_say_what_to_write() {
         for (args, hint) in [
             (&["--incident", "baimiao"][..], "CHECKPOINT/DIRECTION/LANE"),
