@@ -43,6 +43,11 @@
 //!
 //! The Erlang C reference and the congestion state are written here from their
 //! textbook definitions, independently of [`crate::congestion`], which they check.
+//!
+//! Numbers are written in the shortest form that reads back to the same `f64`; a
+//! reader comparing them exactly needs a correctly rounding parser (Python's `json`,
+//! Rust's `str::parse`; serde_json only with its `float_roundtrip` feature, by default
+//! it can be one ulp off).
 
 use std::collections::VecDeque;
 use std::fs::File;
