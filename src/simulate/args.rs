@@ -9,6 +9,7 @@ use super::imperfect::Imperfections;
 use super::profile::latest_six_am;
 use super::sim::SimOptions;
 use super::sink::Output;
+use super::truth::TruthOptions;
 use super::{Incident, OpenLanes, SimError};
 use crate::config::LaneKind;
 use crate::config::traffic::{parse_clock, parse_incident};
@@ -90,6 +91,22 @@ pub struct SimulateArgs {
     /// A librdkafka producer option, repeatable, e.g. -X compression.type=zstd.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub kafka_options: Vec<(String, String)>,
+    /// Also write the ground truth to FILE (JSONL): per checkpoint direction and
+    /// --truth-window, the true arrivals, passage times, queue, lanes open and the
+    /// Erlang C advice on the true rates (every vehicle, whatever became of its event).
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// Window of the ground truth (tumbling, aligned to the Unix epoch).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub truth_window: Duration,
+    /// Target wait of the truth's Erlang C advice [default: congestion.target_wait of
+    /// the shipped configuration, 10m].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub truth_target_wait: Option<Duration>,
+    /// Acceptable P(wait > target) of the truth's Erlang C advice [default:
+    /// congestion.risk of the shipped configuration, 0.1].
+    #[arg(long, value_name = "FRACTION")]
+    pub truth_risk: Option<f64>,
 }
 
 impl SimulateArgs {
@@ -121,6 +138,30 @@ impl SimulateArgs {
                 max_event_bytes: self.max_event_bytes,
             },
         })
+    }
+
+    /// The truth options when `--truth` is given (the congestion thresholds are those
+    /// of the shipped configuration).
+    pub fn truth_options(&self) -> Result<Option<TruthOptions>, SimError> {
+        let Some(path) = &self.truth else {
+            return Ok(None);
+        };
+        if self.output.as_ref() == Some(path) {
+            return Err(SimError::Options(format!(
+                "--truth {} is also the --output file: give the truth its own file",
+                path.display()
+            )));
+        }
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let mut o = TruthOptions::shipped();
+        o.window_ms = ms(self.truth_window);
+        if let Some(t) = self.truth_target_wait {
+            o.target_wait_ms = ms(t);
+        }
+        if let Some(r) = self.truth_risk {
+            o.risk = r;
+        }
+        Ok(Some(o))
     }
 
     /// Where the messages go.
@@ -351,6 +392,71 @@ mod tests {
             a.open_lanes[1].window,
             Some((17 * 3_600_000, 2 * 3_600_000))
         );
+    }
+
+    #[test]
+    fn truth_flags() {
+        assert_eq!(parse(&[]).unwrap().truth_options().unwrap(), None);
+        let shipped = crate::config::Config::shipped().congestion;
+        let o = parse(&["--truth", "t.jsonl", "-o", "e.jsonl"])
+            .unwrap()
+            .truth_options()
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.window_ms, 300_000);
+        assert_eq!(o.target_wait_ms, shipped.target_wait_ms);
+        assert_eq!(o.risk, shipped.risk);
+        assert_eq!(o.enter_p95_ms, shipped.enter_p95_ms);
+        assert_eq!(o.leave_p95_ms, shipped.leave_p95_ms);
+        assert_eq!(o.min_dwell_ms, shipped.min_dwell_ms);
+        let o = parse(&[
+            "--truth",
+            "t.jsonl",
+            "--truth-window",
+            "1m",
+            "--truth-target-wait",
+            "5m",
+            "--truth-risk",
+            "0.05",
+        ])
+        .unwrap()
+        .truth_options()
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.window_ms, o.target_wait_ms, o.risk),
+            (60_000, 300_000, 0.05)
+        );
+        let e = parse(&["--truth", "x.jsonl", "-o", "x.jsonl"])
+            .unwrap()
+            .truth_options()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("give the truth its own file"), "{e}");
+        // Out-of-range values are refused when the simulator takes them.
+        let registry = crate::config::Config::shipped().registry;
+        for (flag, value, hint) in [
+            (
+                "--truth-risk",
+                "1.5",
+                "--truth-risk must lie strictly between 0 and 1",
+            ),
+            (
+                "--truth-window",
+                "500ms",
+                "--truth-window must be between 1s and 24h",
+            ),
+        ] {
+            let a = parse(&["--truth", "t.jsonl", flag, value]).unwrap();
+            let now = 1_795_968_000_000;
+            let sim = super::super::Simulator::new(&registry, a.options(now).unwrap()).unwrap();
+            let e = sim
+                .with_truth(a.truth_options().unwrap().unwrap())
+                .err()
+                .expect(hint)
+                .to_string();
+            assert!(e.contains(hint), "{e}");
+        }
     }
 
     #[test]

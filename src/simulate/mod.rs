@@ -12,7 +12,10 @@
 //!   [`check`]: its options validated against the registry.
 //! - [`payload`]: the event JSON; [`imperfect`]: duplicates, late and malformed messages.
 //! - [`args`]: the `lanewatch simulate` flags; [`sink`]: Kafka and JSONL outputs;
-//!   [`runner`]: pacing and shutdown ([`run`], [`run_simulator`]).
+//!   [`runner`]: pacing and shutdown ([`run`], [`run_simulator`], [`run_with_truth`]).
+//! - [`truth`]: the ground truth per checkpoint direction and window (`--truth FILE`,
+//!   [`Simulator::with_truth`]): true arrivals, passage times, queues, lanes open and
+//!   the Erlang C advice on the true rates, to check the service against.
 
 pub mod args;
 pub mod check;
@@ -23,12 +26,14 @@ pub mod profile;
 pub mod runner;
 pub mod sim;
 pub mod sink;
+pub mod truth;
 
 pub use args::{SimulateArgs, Speed};
 pub use imperfect::Imperfections;
-pub use runner::{run, run_simulator};
+pub use runner::{run, run_simulator, run_with_truth};
 pub use sim::{EventKind, SimEvent, SimOptions, SimStats, Simulator};
 pub use sink::Output;
+pub use truth::{TruthOptions, TruthWindow, TruthWriter};
 
 use crate::config::traffic::IncidentSpec;
 use crate::config::{ConfigError, LaneKind};
@@ -66,6 +71,8 @@ pub struct SimSummary {
     pub simulated_until_ms: Option<i64>,
     /// The run stopped on shutdown before the end of the range.
     pub interrupted: bool,
+    /// Truth windows written (`--truth`).
+    pub truth_windows: u64,
 }
 
 /// Errors a user can cause; each says what to fix.

@@ -87,6 +87,14 @@ pub(crate) struct Served {
     pub departed_ms: i64,
 }
 
+/// Lane counts of a station at one instant (see [`Station::lanes_at`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LaneCounts {
+    pub open: u32,
+    pub closed_by_incident: u32,
+    pub slowed_by_incident: u32,
+}
+
 /// One checkpoint direction.
 #[derive(Debug)]
 pub(crate) struct Station {
@@ -219,6 +227,25 @@ impl Station {
                 l.schedule.is_empty() || l.schedule.iter().any(|&(s, e)| minute >= s && minute < e)
             }
         }
+    }
+
+    /// Lanes at `t`: how many take new vehicles (the rule of [`Station::is_open`]), how
+    /// many a `close` incident shuts and how many a `slow` incident slows (a lane counts
+    /// once however many incidents cover it). Pure: depends only on the configuration.
+    pub fn lanes_at(&self, t: i64) -> LaneCounts {
+        let minute = local_minute(t);
+        let mut c = LaneCounts::default();
+        for (i, l) in self.lanes.iter().enumerate() {
+            c.open += u32::from(self.is_open(i, t, minute));
+            let active = |want: fn(Effect) -> bool| {
+                l.incidents
+                    .iter()
+                    .any(|&(s, d, e)| want(e) && in_daily_window(t, s, d))
+            };
+            c.closed_by_incident += u32::from(active(|e| e == Effect::Close));
+            c.slowed_by_incident += u32::from(active(|e| matches!(e, Effect::Slow(_))));
+        }
+        c
     }
 
     /// Vehicles in the station now (bounded memory check in tests).

@@ -82,14 +82,18 @@ impl Arrivals {
         // Unit-rate exponential budget spent against the cumulative intensity.
         let mut budget: f64 = Exp1.sample(rng);
         let mut t = t;
-        while t < end_ms as f64 {
+        let end = end_ms as f64;
+        while t < end {
             let (rate, slot_end) = self.slot(t);
-            let mass = rate * (slot_end - t);
+            // The last slot is cut at the end: no arrival at or after `end_ms`.
+            let stop = slot_end.min(end);
+            let mass = rate * (stop - t);
             if budget < mass {
-                return Some(t + budget / rate);
+                let at = t + budget / rate;
+                return (at < end).then_some(at);
             }
             budget -= mass;
-            t = slot_end;
+            t = stop;
         }
         None
     }
@@ -163,6 +167,28 @@ mod tests {
                 (c as f64 - expected).abs() <= 4.0 * expected.sqrt() + 1.0,
                 "hour {h}: {c} vs {expected}"
             );
+        }
+    }
+
+    #[test]
+    fn no_arrival_at_or_after_the_end() {
+        // A rate of 3600/h (one a second): the range ends mid-slot, many times over.
+        let demand = Demand {
+            peak_per_hour: 3600.0,
+            profile: vec![1.0; 24],
+            service_factor: 1.0,
+        };
+        let a = Arrivals::new(&demand, 1.0);
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        for k in 0..200 {
+            let end = T0 + 60_000 + k * 137;
+            let (mut t, mut last, mut n) = (T0 as f64, T0 as f64, 0);
+            while let Some(next) = a.next(t, end, &mut rng) {
+                assert!(next >= t);
+                (t, last, n) = (next, next, n + 1);
+            }
+            assert!((last as i64) < end, "arrival at {last} after the end {end}");
+            assert!(n > 20);
         }
     }
 

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{SimulateArgs, Speed};
 use super::sim::Simulator;
 use super::sink::{KafkaSink, Lines, Output, Sent};
+use super::truth::TruthWriter;
 use super::{SimError, SimSummary};
 
 /// How long the brokers have to answer the first metadata request.
@@ -22,6 +23,7 @@ const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn run(args: SimulateArgs, shutdown: CancellationToken) -> Result<SimSummary, SimError> {
     let registry = crate::config::load_registry(&args.registry)?;
     let options = args.options(crate::time::now_ms())?;
+    let truth = args.truth_options()?;
     tracing::info!(
         registry = %args.registry.display(),
         start = %crate::time::format_ms(options.start_ms),
@@ -29,14 +31,34 @@ pub async fn run(args: SimulateArgs, shutdown: CancellationToken) -> Result<SimS
         seed = options.seed,
         "simulating"
     );
-    let sim = Simulator::new(&registry, options)?;
-    run_simulator(sim, args.output(), args.speed, shutdown).await
+    let mut sim = Simulator::new(&registry, options)?;
+    let writer = match (&args.truth, truth) {
+        (Some(path), Some(opts)) => {
+            sim = sim.with_truth(opts)?;
+            Some(TruthWriter::create(path)?)
+        }
+        _ => None,
+    };
+    run_with_truth(sim, args.output(), writer, args.speed, shutdown).await
 }
 
 /// Write a simulator's messages to `output` at `speed` until it ends or `shutdown`.
 pub async fn run_simulator(
     sim: Simulator,
     output: Output,
+    speed: Speed,
+    shutdown: CancellationToken,
+) -> Result<SimSummary, SimError> {
+    run_with_truth(sim, output, None, speed, shutdown).await
+}
+
+/// [`run_simulator`], also writing the truth windows of a simulator built
+/// [`Simulator::with_truth`] to `truth` as they complete (all of them when the run
+/// ends, those completed so far when it is stopped).
+pub async fn run_with_truth(
+    sim: Simulator,
+    output: Output,
+    truth: Option<TruthWriter>,
     speed: Speed,
     shutdown: CancellationToken,
 ) -> Result<SimSummary, SimError> {
@@ -53,7 +75,7 @@ pub async fn run_simulator(
                 r = connect => r.map_err(|e| SimError::Delivery(format!("the Kafka connect task failed: {e}")))??,
                 _ = shutdown.cancelled() => return Ok(SimSummary { interrupted: true, ..SimSummary::default() }),
             };
-            paced(sim, Sink::Kafka(sink), speed, shutdown).await
+            paced(sim, Sink::Kafka(sink), truth, speed, shutdown).await
         }
         Output::Jsonl(_) | Output::Stdout => {
             let path = match &output {
@@ -62,11 +84,12 @@ pub async fn run_simulator(
             };
             let sink = Lines::open(path)?;
             if speed == Speed::Max {
-                let task = tokio::task::spawn_blocking(move || flat_out(sim, sink, &shutdown));
+                let task =
+                    tokio::task::spawn_blocking(move || flat_out(sim, sink, truth, &shutdown));
                 task.await
                     .map_err(|e| SimError::Delivery(format!("the simulator thread failed: {e}")))?
             } else {
-                paced(sim, Sink::Lines(sink), speed, shutdown).await
+                paced(sim, Sink::Lines(sink), truth, speed, shutdown).await
             }
         }
     }
@@ -86,10 +109,27 @@ impl Sink {
     }
 }
 
+/// Write the truth windows the simulator has completed (drop them without a writer).
+fn write_truth(sim: &mut Simulator, truth: &mut Option<TruthWriter>) -> Result<(), SimError> {
+    for w in sim.drain_truth() {
+        if let Some(t) = truth {
+            t.write(&w)?;
+        }
+    }
+    Ok(())
+}
+
+/// The last truth windows, flushed; how many were written in all.
+fn finish_truth(sim: &mut Simulator, mut truth: Option<TruthWriter>) -> Result<u64, SimError> {
+    write_truth(sim, &mut truth)?;
+    truth.map_or(Ok(0), TruthWriter::finish)
+}
+
 /// JSONL as fast as possible on a blocking thread, checking shutdown every 4096 lines.
 fn flat_out(
     mut sim: Simulator,
     mut sink: Lines,
+    mut truth: Option<TruthWriter>,
     shutdown: &CancellationToken,
 ) -> Result<SimSummary, SimError> {
     let mut s = SimSummary::default();
@@ -105,8 +145,10 @@ fn flat_out(
         }
         s.written += 1;
         s.simulated_until_ms = Some(deliver_at_ms);
+        write_truth(&mut sim, &mut truth)?;
     }
     sink.flush()?;
+    s.truth_windows = finish_truth(&mut sim, truth)?;
     s.stats = sim.stats().clone();
     Ok(s)
 }
@@ -116,13 +158,14 @@ fn flat_out(
 async fn paced(
     mut sim: Simulator,
     mut sink: Sink,
+    mut truth: Option<TruthWriter>,
     speed: Speed,
     shutdown: CancellationToken,
 ) -> Result<SimSummary, SimError> {
     let wall0 = Instant::now();
     let start_ms = sim.start_ms();
     let mut s = SimSummary::default();
-    'events: for ev in sim.by_ref() {
+    'events: while let Some(ev) = sim.next() {
         if let Speed::Factor(f) = speed {
             let offset = Duration::try_from_secs_f64(
                 (ev.deliver_at_ms - start_ms).max(0) as f64 / f / 1000.0,
@@ -170,7 +213,9 @@ async fn paced(
         }
         s.written += 1;
         s.simulated_until_ms = Some(ev.deliver_at_ms);
+        write_truth(&mut sim, &mut truth)?;
     }
+    s.truth_windows = finish_truth(&mut sim, truth)?;
     s.stats = sim.stats().clone();
     match sink {
         Sink::Lines(mut l) => {
@@ -195,6 +240,7 @@ async fn paced(
         duplicates = s.stats.duplicates,
         malformed = s.stats.malformed,
         interrupted = s.interrupted,
+        truth_windows = s.truth_windows,
         "simulation finished"
     );
     Ok(s)

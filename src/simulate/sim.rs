@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use super::imperfect::{Imperfections, write_malformed};
 use super::model::{LaneState, Served, Staffing, Station};
 use super::payload::{Fields, Writer, lane_parts};
+use super::truth::{Truth, TruthOptions, TruthWindow};
 use super::{Incident, OpenLanes, SimError};
 use crate::config::Registry;
 use crate::config::traffic::LaneSel;
@@ -132,6 +133,7 @@ pub struct Simulator {
     rng: ChaCha8Rng,
     writer: Writer,
     stats: SimStats,
+    truth: Option<Truth>,
 }
 
 impl Simulator {
@@ -205,7 +207,55 @@ impl Simulator {
             rng: ChaCha8Rng::seed_from_u64(opts.seed),
             writer: Writer::default(),
             stats: SimStats::default(),
+            truth: None,
         })
+    }
+
+    /// Also collect the ground truth per checkpoint direction and window (see
+    /// [`super::truth`]); take it with [`Simulator::drain_truth`]. The messages are the
+    /// same as without. Call it before taking the first message.
+    pub fn with_truth(mut self, opts: TruthOptions) -> Result<Simulator, SimError> {
+        if self.stats.arrivals > 0 || self.stats.messages > 0 {
+            return Err(SimError::Options(
+                "the truth must be requested before the simulation starts".into(),
+            ));
+        }
+        let ids: Vec<(String, Direction, u32)> = self
+            .station_ids
+            .iter()
+            .zip(&self.stations)
+            .map(|((c, d), s)| (c.clone(), *d, s.lanes.len() as u32))
+            .collect();
+        self.truth = Some(Truth::new(opts, &ids, self.start_ms, self.end_ms)?);
+        self.advance_truth();
+        Ok(self)
+    }
+
+    /// Truth windows completed since the last call, sorted by (window start,
+    /// checkpoint, direction); all of them once [`Simulator::next_into`] returned
+    /// `None`. Empty without [`Simulator::with_truth`].
+    pub fn drain_truth(&mut self) -> impl Iterator<Item = TruthWindow> + '_ {
+        self.truth.iter_mut().flat_map(|t| t.drain())
+    }
+
+    /// Write out the truth windows that no future arrival can change.
+    fn advance_truth(&mut self) {
+        let Some(truth) = &mut self.truth else {
+            return;
+        };
+        let Some(end) = truth.pending_end() else {
+            return;
+        };
+        // The arrival clock: the earliest next arrival of any station.
+        let clock = self
+            .stations
+            .iter()
+            .map(|s| s.next.map_or(i64::MAX, |t| t as i64))
+            .min()
+            .unwrap_or(i64::MAX);
+        if clock >= end {
+            truth.complete(&self.stations, clock);
+        }
     }
 
     /// Counts of what has been generated so far.
@@ -251,7 +301,20 @@ impl Simulator {
 
     fn arrival(&mut self, si: usize) {
         self.stats.arrivals += 1;
-        let Some(v) = self.stations[si].arrive(self.end_ms) else {
+        let arrived_ms = self.stations[si].next.map(|t| t as i64);
+        let served = self.stations[si].arrive(self.end_ms);
+        if let Some(truth) = &mut self.truth {
+            if let Some(at) = arrived_ms {
+                truth.arrival(si, at, served.map(|v| (v.inspection_ms, v.departed_ms)));
+            }
+            if self.stations[si]
+                .next
+                .is_none_or(|t| truth.pending_end().is_some_and(|e| t as i64 >= e))
+            {
+                self.advance_truth();
+            }
+        }
+        let Some(v) = served else {
             self.stats.turned_away += 1;
             return;
         };
@@ -297,7 +360,11 @@ impl Simulator {
             {
                 break self.heap.pop()?;
             }
-            self.arrival(next?.0);
+            let Some((si, _)) = next else {
+                self.advance_truth();
+                return None;
+            };
+            self.arrival(si);
         };
         let lane = &self.lanes[p.served.lane as usize];
         let v = p.served;
