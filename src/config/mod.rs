@@ -464,14 +464,10 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
     if w.idle_timeout < Duration::from_secs(1) {
         p.push("windows.idle_timeout", "below 1s: use e.g. \"1m\"");
     }
-    if w.lane_idle_timeout < e.max_clock_skew {
+    if w.lane_idle_timeout < w.allowed_lateness {
         p.push(
             "windows.lane_idle_timeout",
-            format!(
-                "{} is shorter than events.max_clock_skew ({}): a sensor whose clock runs fast by less than the accepted skew would make every accurate lane look idle and close their windows early; raise it to at least events.max_clock_skew",
-                humantime::format_duration(w.lane_idle_timeout),
-                humantime::format_duration(e.max_clock_skew)
-            ),
+            "shorter than windows.allowed_lateness: a lane would stop holding the watermark before its own events stop being on time; raise it (default \"5m\")",
         );
     }
     for (i, q) in w.quantiles.iter().enumerate() {

@@ -7,7 +7,10 @@
 //!
 //! - A **split** is one source partition (a file is one split); its time is the newest
 //!   departure read from it, and its *reference* time the same, never later than the
-//!   wall clock in live mode (a sensor clock running fast cannot drag it ahead).
+//!   wall clock in live mode: a sensor clock running fast cannot drag it ahead and
+//!   make the accurate lanes look idle. (Live, this makes the design independent of
+//!   `events.max_clock_skew`; a replay has no wall clock, and there a sensor running
+//!   more than `lane_idle_timeout` ahead would still leave only itself live.)
 //! - A **stream** is one lane as read from one split; its time is the newest departure
 //!   seen on it. A stream is **live** while its time is within `lane_idle_timeout` of
 //!   its split's reference time, else **idle** (a lane closed for the night).
@@ -62,8 +65,7 @@ pub enum Blocker {
 /// Event-time state of one checkpoint.
 #[derive(Debug, Clone)]
 pub struct CheckpointClock {
-    /// Newest departure of the checkpoint, capped by the wall clock in live mode
-    /// (`i64::MIN` before the first event).
+    /// Newest departure of the checkpoint (`i64::MIN` before the first event).
     pub reference_ms: i64,
     /// The watermark (never decreases; `i64::MIN` before windows can close).
     pub watermark_ms: i64,

@@ -216,7 +216,7 @@ impl Lanes {
     }
 
     /// Record an accepted event on lane `id`, read from source split `split`; `now_ms`
-    /// is the wall clock in live mode (it caps the checkpoint's reference time, so a
+    /// is the wall clock in live mode (it caps the splits' reference times, so a
     /// sensor clock running fast cannot make accurate lanes look idle). Returns `true`
     /// when the event was late (see [`clock`]): it is in the cumulative series but in
     /// no window.
@@ -272,9 +272,8 @@ impl Lanes {
         }
         self.clock.observe(split, t, now_ms);
         let cp = &mut self.checkpoints[cpi].clock;
-        let capped = now_ms.map_or(t, |n| t.min(n));
-        if capped > cp.reference_ms {
-            cp.reference_ms = capped;
+        if t > cp.reference_ms {
+            cp.reference_ms = t;
         }
         if cp.next_sweep_ms == i64::MIN {
             let wm = t.saturating_sub(self.clock.lateness_ms);
