@@ -113,7 +113,6 @@ pub struct Pipeline<O: Observer = ()> {
     pub lanes: Lanes,
     pub counters: PipelineCounters,
     pub congestion: Congestion,
-    congestion_size_ms: i64,
     idle_timeout_ms: i64,
     pub observer: O,
     newest_event_ms: i64,
@@ -123,7 +122,6 @@ pub struct Pipeline<O: Observer = ()> {
 /// the analyses to the observer.
 struct Both<'a, O> {
     congestion: &'a mut Congestion,
-    size_ms: i64,
     observer: &'a mut O,
 }
 
@@ -133,7 +131,7 @@ impl<O: Observer> Observer for Both<'_, O> {
         self.observer.window_closed(lane, w);
     }
     fn swept(&mut self, checkpoint: u32, watermark_ms: i64) {
-        for cw in self.congestion.swept(checkpoint, self.size_ms) {
+        for cw in self.congestion.swept(checkpoint, watermark_ms) {
             self.observer.checkpoint_window(cw);
         }
         self.observer.swept(checkpoint, watermark_ms);
@@ -152,16 +150,23 @@ impl Pipeline<()> {
 impl<O: Observer> Pipeline<O> {
     pub fn with_observer(config: &Config, observer: O) -> Self {
         let series = LaneSeries::new(&config.buckets, &config.windows);
-        Pipeline {
-            limits: config.events.clone(),
-            dedup: Dedup::new(config.events.dedup_capacity),
-            lanes: Lanes::new(config, series),
-            counters: PipelineCounters::new(),
-            congestion: Congestion::new(&config.congestion, &config.registry),
-            congestion_size_ms: config.windows.sizes_ms[config
+        let lanes = Lanes::new(config, series);
+        let congestion = Congestion::new(
+            &config.congestion,
+            &config.registry,
+            &lanes,
+            config.windows.sizes_ms[config
                 .congestion
                 .window_idx
                 .min(config.windows.sizes_ms.len() - 1)],
+            config.windows.allowed_lateness_ms,
+        );
+        Pipeline {
+            limits: config.events.clone(),
+            dedup: Dedup::new(config.events.dedup_capacity),
+            lanes,
+            counters: PipelineCounters::new(),
+            congestion,
             idle_timeout_ms: config.windows.idle_timeout_ms,
             observer,
             newest_event_ms: i64::MIN,
@@ -201,7 +206,6 @@ impl<O: Observer> Pipeline<O> {
     pub fn set_split_pending(&mut self, split: u32, pending: bool) {
         let mut both = Both {
             congestion: &mut self.congestion,
-            size_ms: self.congestion_size_ms,
             observer: &mut self.observer,
         };
         self.lanes.set_split_pending(split, pending, &mut both);
@@ -233,10 +237,11 @@ impl<O: Observer> Pipeline<O> {
         };
         let mut both = Both {
             congestion: &mut self.congestion,
-            size_ms: self.congestion_size_ms,
             observer: &mut self.observer,
         };
         let late = self.lanes.record(lane, &ev, split, now_ms, &mut both);
+        let checkpoint = self.lanes.lanes[lane as usize].checkpoint;
+        self.congestion.observe(lane, checkpoint, &ev);
         if late {
             self.counters.late.inc();
         }
@@ -269,7 +274,6 @@ impl<O: Observer> Pipeline<O> {
     pub fn tick(&mut self, now_ms: i64) {
         let mut both = Both {
             congestion: &mut self.congestion,
-            size_ms: self.congestion_size_ms,
             observer: &mut self.observer,
         };
         self.lanes
@@ -280,9 +284,11 @@ impl<O: Observer> Pipeline<O> {
     pub fn flush(&mut self) {
         let mut both = Both {
             congestion: &mut self.congestion,
-            size_ms: self.congestion_size_ms,
             observer: &mut self.observer,
         };
         self.lanes.flush(&mut both);
+        for cw in self.congestion.flush() {
+            self.observer.checkpoint_window(cw);
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`fresh`]: `fresh`, produce → visible in `/metrics` at a paced rate
 //! - [`proc`]: CPU seconds and RSS of this process from `/proc/self`
 
+pub mod advice;
 pub mod data;
 pub mod drain;
 pub mod fresh;

@@ -88,6 +88,9 @@ pub struct CongestionConfig {
     pub enter_p95_ms: i64,
     pub leave_p95_ms: i64,
     pub min_dwell_ms: i64,
+    /// How long after a window ends its arrivals are counted (most have departed by
+    /// then) before the advice for it is given.
+    pub settle_ms: i64,
     /// Upper bounds (ms) of bands A..E; above the last is F.
     pub los_bands_ms: Vec<i64>,
 }
@@ -582,6 +585,12 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             "zero: give the wait a commuter should not exceed, e.g. \"10m\"",
         );
     }
+    if cg.settle > Duration::from_secs(6 * 3600) {
+        p.push(
+            "congestion.settle",
+            "longer than 6h: the advice would come too late to act on; use e.g. \"5m\"",
+        );
+    }
     if cg.leave_p95 >= cg.enter_p95 {
         p.push(
             "congestion.leave_p95",
@@ -607,6 +616,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             enter_p95_ms: ms(cg.enter_p95),
             leave_p95_ms: ms(cg.leave_p95),
             min_dwell_ms: ms(cg.min_dwell),
+            settle_ms: ms(cg.settle),
             los_bands_ms,
         },
         registry,

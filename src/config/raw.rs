@@ -49,6 +49,8 @@ pub(super) struct RawCongestion {
     pub(super) leave_p95: Duration,
     #[serde(deserialize_with = "d")]
     pub(super) min_dwell: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) settle: Duration,
     pub(super) los_bands: Vec<humantime_serde::Serde<Duration>>,
 }
 
@@ -62,6 +64,7 @@ impl Default for RawCongestion {
             enter_p95: s(600),
             leave_p95: s(420),
             min_dwell: s(600),
+            settle: s(300),
             los_bands: DEFAULT_LOS_BANDS_S.iter().map(|&b| s(b).into()).collect(),
         }
     }

@@ -41,6 +41,10 @@ pub(crate) struct RawCheckpoint {
     pub lane: Vec<RawLaneGroup>,
     #[serde(default)]
     pub traffic: Option<RawTraffic>,
+    /// Mean inspection time per vehicle class, for the congestion advice when events
+    /// carry no `inspection_started_at`, e.g. `{ car = "28s", bus = "2m45s" }`.
+    #[serde(default)]
+    pub inspection: std::collections::BTreeMap<String, humantime_serde::Serde<std::time::Duration>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +76,16 @@ pub struct Checkpoint {
     pub name: String,
     pub lanes: Vec<LaneDef>,
     pub traffic: Traffic,
+    /// Mean inspection seconds per vehicle class (in `VehicleClass::ALL` order), used
+    /// by the congestion advice only when events carry no inspection start.
+    pub inspection_s: [f64; 6],
+}
+
+/// Mean inspection seconds per class when the registry names none: the means of the
+/// simulator's default log-normal inspection times.
+pub fn default_inspection_s() -> [f64; 6] {
+    let f = (super::traffic::DEFAULT_SERVICE_SIGMA.powi(2) / 2.0).exp();
+    super::traffic::DEFAULT_SERVICE_S.map(|s| s * f)
 }
 
 #[derive(Debug, Clone)]
@@ -180,11 +194,29 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
             }
         }
         let traffic = super::traffic::validate(rc.traffic, &format!("{at}.traffic"), p);
+        let mut inspection_s = default_inspection_s();
+        for (class, d) in &rc.inspection {
+            match crate::event::VehicleClass::ALL
+                .iter()
+                .position(|c| c.as_str() == class)
+            {
+                Some(i) if d.as_secs_f64() > 0.0 => inspection_s[i] = d.as_secs_f64(),
+                Some(_) => p.push(
+                    format!("{at}.inspection.{class}"),
+                    "must be longer than zero, e.g. \"30s\"",
+                ),
+                None => p.push(
+                    format!("{at}.inspection.{class}"),
+                    "is not a vehicle class: use car, bus, truck, van, motorcycle or other",
+                ),
+            }
+        }
         checkpoints.push(Checkpoint {
             name: rc.name.unwrap_or_else(|| rc.id.clone()),
             id: rc.id,
             lanes,
             traffic,
+            inspection_s,
         });
     }
     Registry { checkpoints }

@@ -1,21 +1,32 @@
-//! Congestion intelligence per checkpoint direction, from the closed windows of its
-//! lanes: arrival rate λ, service rate μ, open lanes, queue length by Little's law,
-//! the Erlang C recommendation of lanes to open, level of service and the congestion
-//! state with hysteresis — exported as gauges and reported to observers (replay).
+//! Congestion intelligence per checkpoint direction, treated as one pool of lanes:
+//! arrival rate λ, service rate μ, open lanes, the Erlang C recommendation of lanes to
+//! open, level of service and the congestion state with hysteresis — exported as
+//! gauges and reported to observers (replay). A closed window's analysis is computed
+//! once and never changes.
 //!
-//! Estimates, from departures only (what the sensors report):
-//! - λ: a FIFO queue's departures in a window of length `w` arrived during a stretch
-//!   shorter by the change `ΔW` of the mean passage time, so
-//!   `λ = departures / (w − ΔW)` (clamped to [0.1, 10]× the departure rate). In a
-//!   saturated direction this exceeds the departure rate, which alone never could.
-//! - μ per lane: `1 / mean inspection time` where events carry `inspection_started_at`,
-//!   else the lane's saturation flow (its highest departures per minute over the last
-//!   hour of windows).
-//! - open lanes: lanes with departures in the window, plus registered lanes whose
-//!   schedule (`open` in the registry) has them open then.
-//! - queue length per lane: `L = λ_lane · W_q` with `W_q` the mean passage minus the
-//!   mean inspection time (the whole passage when inspections are not reported).
+//! Two clocks, one window grid (`congestion.window`, aligned to the epoch):
+//! - **Departures** (`departed_at`): when the checkpoint's watermark closes window
+//!   `[s, s+w)`, the direction's p95 and mean passage time over its departures give
+//!   the level of service and the congestion state (entered at p95 ≥ `enter_p95`, left
+//!   below `leave_p95`, each after `min_dwell`; a window without departures is no
+//!   evidence). This is the one definition of "congested": the gauge, the replay's
+//!   per-window flag and its episodes, and the alert rules all read it.
+//! - **Arrivals** (`arrived_at`): the advice for `[s, s+w)` is given `congestion.settle`
+//!   later, from the vehicles that *arrived* in it ([`advice`]: exact up to each lane's
+//!   FIFO frontier, the still-queued rest estimated from the lane's arrival rate).
+//!   λ = arrivals / w; μ = 1 / mean inspection time of those arrivals (completed from
+//!   the direction's recent inspections when the window has fewer than five, and from
+//!   the registry's per-class means when events carry no inspection start); open
+//!   lanes = lanes that took vehicles, plus lanes the registry has open unless a
+//!   vehicle of their kind had to queue elsewhere (drivers take the shortest queue, so
+//!   an open lane is not passed by). Recommended lanes = the smallest `c` with Erlang C
+//!   `P(wait > target_wait) < risk`, capped at the direction's lanes
+//!   (`capacity_exceeded` when even all of them do not meet it).
+//!
+//! A direction is analysed by the one instance that reads all its lanes: producers key
+//! by `<checkpoint>/<direction>` (DESIGN §1), so scale-out never splits a pool.
 
+pub mod advice;
 pub mod erlang;
 pub mod metrics;
 pub mod state;
@@ -24,127 +35,178 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::config::{CongestionConfig, LaneDef, Registry};
-use crate::event::Direction;
-use crate::lanes::{CheckpointWindow, ClosedWindow, window::nearest_rank};
+use crate::config::{CongestionConfig, LaneKind, Registry};
+use crate::event::{Direction, Event};
+use crate::lanes::{CheckpointWindow, ClosedWindow, Lanes, window::nearest_rank, window_start};
+use advice::{ArrivalWindow, LaneTrack, RecentInspections};
 use metrics::{CongestionFamilies, DirGauges};
 use state::{Hysteresis, level_of_service};
 
-/// Windows of saturation flow kept per lane (an hour of 5-minute windows).
-const SATURATION_HISTORY: usize = 12;
+/// Beijing is UTC+8 all year: registry schedules are in local minutes.
+const LOCAL_OFFSET_MIN: i64 = 8 * 60;
 
-struct LaneState {
-    /// Registry schedule (minutes since local midnight); `None`: unscheduled.
-    schedule: Option<Vec<(u32, u32)>>,
-    /// Departures per minute of recent windows, newest last.
-    recent_rates: Vec<f64>,
-}
-
-#[derive(Default)]
-struct Accum {
-    samples: Vec<u32>,
-    open: u32,
-    /// Σ μ and count over open lanes with a service-rate estimate.
-    mu_sum: f64,
-    mu_n: u32,
+/// The departure side of one closed window.
+#[derive(Debug, Clone, Copy)]
+struct Departures {
+    passages: u64,
+    p95_s: Option<f64>,
+    mean_s: Option<f64>,
+    los: Option<u8>,
+    congested: bool,
 }
 
 struct DirState {
     checkpoint: String,
     direction: Direction,
     gauges: DirGauges,
+    /// Lane ids by position.
     lanes: Vec<u32>,
-    pending: BTreeMap<i64, Accum>,
-    prev_mean_s: Option<f64>,
+    class_inspection_s: [f64; 6],
+    /// Arrival windows not yet advised on, by start.
+    arrivals: BTreeMap<i64, ArrivalWindow>,
+    /// Arrival windows before this start are advised on (later arrivals are ignored).
+    advised_until: i64,
+    recent: RecentInspections,
+    /// Passage samples of departure windows reported by the lanes, by start.
+    pending: BTreeMap<i64, Vec<u32>>,
+    /// Analysed departure windows awaiting their advice, by start.
+    departed: BTreeMap<i64, Departures>,
     hysteresis: Hysteresis,
+    last_congested: bool,
+    /// Start of the newest departure window with passages.
+    last_departed: i64,
 }
 
 /// The congestion analysis of every checkpoint direction.
 pub struct Congestion {
     cfg: CongestionConfig,
+    size_ms: i64,
+    lateness_ms: i64,
     families: CongestionFamilies,
-    schedules: FxHashMap<(String, Direction, String), Vec<(u32, u32)>>,
     dirs: Vec<DirState>,
     dir_index: FxHashMap<(u32, Direction), usize>,
-    lanes: Vec<Option<LaneState>>,
+    /// Per lane id: (direction index, what its departures showed).
+    lanes: Vec<Option<(usize, LaneTrack)>>,
     /// Windows analysed in the last sweep, for observers.
     out: Vec<CheckpointWindow>,
 }
 
+fn local_minute(t_ms: i64) -> u32 {
+    (t_ms.div_euclid(60_000) + LOCAL_OFFSET_MIN).rem_euclid(1440) as u32
+}
+
 impl Congestion {
-    pub fn new(cfg: &CongestionConfig, registry: &Registry) -> Self {
-        let families = CongestionFamilies::new();
-        let mut schedules = FxHashMap::default();
-        for (cp, l) in registry.lanes() {
-            let LaneDef {
-                direction,
-                id,
-                open,
-                ..
-            } = l;
-            if !open.is_empty() {
-                schedules.insert((cp.id.clone(), *direction, id.clone()), open.clone());
-            }
-        }
-        // Registered checkpoint directions are exported from start-up.
-        for cp in &registry.checkpoints {
-            for d in Direction::ALL {
-                if cp.lanes.iter().any(|l| l.direction == d) {
-                    families.dir(&cp.id, d);
-                }
-            }
-        }
-        Congestion {
+    /// Every registered lane of `lanes` (dense ids) with its direction, kind and
+    /// schedule; `size_ms` is the analysis window.
+    pub fn new(
+        cfg: &CongestionConfig,
+        registry: &Registry,
+        lanes: &Lanes,
+        size_ms: i64,
+        lateness_ms: i64,
+    ) -> Self {
+        let mut c = Congestion {
             cfg: cfg.clone(),
-            families,
-            schedules,
+            size_ms,
+            lateness_ms,
+            families: CongestionFamilies::new(),
             dirs: Vec::new(),
             dir_index: FxHashMap::default(),
             lanes: Vec::new(),
             out: Vec::new(),
+        };
+        for cp in &registry.checkpoints {
+            for l in &cp.lanes {
+                let Some(id) = lanes.find(&cp.id, l.direction, &l.id) else {
+                    continue;
+                };
+                let cpi = lanes.lanes[id as usize].checkpoint;
+                let d = c.dir(cpi, l.direction, &cp.id, cp.inspection_s);
+                c.track(id, d, l.kind, Some(l.open.clone()));
+            }
         }
+        c
     }
 
     pub fn families(&self) -> &CongestionFamilies {
         &self.families
     }
 
-    /// Feed a closed lane window (only the configured congestion window is used).
-    pub fn window_closed(&mut self, lane: u32, w: &ClosedWindow<'_>) {
-        if w.size_idx != self.cfg.window_idx {
-            return;
+    fn dir(&mut self, checkpoint: u32, direction: Direction, name: &str, insp: [f64; 6]) -> usize {
+        if let Some(&i) = self.dir_index.get(&(checkpoint, direction)) {
+            return i;
         }
+        let i = self.dirs.len();
+        self.dirs.push(DirState {
+            checkpoint: name.to_owned(),
+            direction,
+            gauges: self.families.dir(name, direction),
+            lanes: Vec::new(),
+            class_inspection_s: insp,
+            arrivals: BTreeMap::new(),
+            advised_until: i64::MIN,
+            recent: RecentInspections::default(),
+            pending: BTreeMap::new(),
+            departed: BTreeMap::new(),
+            hysteresis: Hysteresis::default(),
+            last_congested: false,
+            last_departed: i64::MIN,
+        });
+        self.dir_index.insert((checkpoint, direction), i);
+        i
+    }
+
+    fn track(&mut self, lane: u32, dir: usize, kind: LaneKind, schedule: Option<Vec<(u32, u32)>>) {
+        let d = &mut self.dirs[dir];
+        let pos = d.lanes.len();
+        d.lanes.push(lane);
+        d.gauges.lanes.set(d.lanes.len() as f64);
+        let kind_i = advice::kind_index(kind);
+        let insp_ms = d.class_inspection_s[[0, 1, 2, 0][kind_i]] * 1000.0;
         let li = lane as usize;
         if self.lanes.len() <= li {
             self.lanes.resize_with(li + 1, || None);
         }
-        let ls = self.lanes[li].get_or_insert_with(|| LaneState {
-            schedule: self
-                .schedules
-                .get(&(w.key.checkpoint.clone(), w.direction, w.key.lane.clone()))
-                .cloned(),
-            recent_rates: Vec::new(),
-        });
-        let minutes = w.size_ms as f64 / 60_000.0;
-        let rate = w.count as f64 / minutes;
-        if w.count > 0 {
-            if ls.recent_rates.len() == SATURATION_HISTORY {
-                ls.recent_rates.remove(0);
-            }
-            ls.recent_rates.push(rate);
+        self.lanes[li] = Some((dir, LaneTrack::new(pos, kind, schedule, insp_ms)));
+    }
+
+    /// An accepted event of `lane` (late ones included: a vehicle is a vehicle).
+    pub fn observe(&mut self, lane: u32, checkpoint: u32, ev: &Event<'_>) {
+        let li = lane as usize;
+        if self.lanes.get(li).is_none_or(Option::is_none) {
+            // A lane not in the registry: any vehicle, never scheduled.
+            let d = self.dir(
+                checkpoint,
+                ev.direction,
+                &ev.checkpoint,
+                crate::config::registry::default_inspection_s(),
+            );
+            self.track(lane, d, LaneKind::Mixed, None);
         }
-        let mu = match w.data.mean_inspection_s() {
-            Some(s) if w.data.inspection_n >= 3 && s > 0.0 => Some(60.0 / s),
-            _ => ls.recent_rates.iter().copied().reduce(f64::max),
+        let Some((d, track)) = self.lanes[li].as_mut() else {
+            return;
         };
-        let local_minute =
-            ((w.start_ms + w.size_ms / 2).div_euclid(60_000) + 8 * 60).rem_euclid(1440) as u32;
-        let scheduled = ls.schedule.as_ref().is_some_and(|s| {
-            s.iter()
-                .any(|&(a, b)| local_minute >= a && local_minute < b)
-        });
-        let open = w.count > 0 || scheduled;
-        // Lane gauges: level of service and queue length.
+        track.observe(ev);
+        let dir = &mut self.dirs[*d];
+        if let Some(i) = ev.inspection_duration_ms() {
+            dir.recent.push(ev.arrived_ms, i);
+        }
+        let start = window_start(ev.arrived_ms, self.size_ms);
+        if start >= dir.advised_until {
+            dir.arrivals
+                .entry(start)
+                .or_default()
+                .add(track.pos, track.kind, ev);
+        }
+    }
+
+    /// Feed a closed lane window (only the congestion window size is used).
+    pub fn window_closed(&mut self, lane: u32, w: &ClosedWindow<'_>) {
+        if w.size_idx != self.cfg.window_idx {
+            return;
+        }
+        // Lane gauges: level of service and queue length (Little's law).
+        let rate = w.count as f64 / (w.size_ms as f64 / 60_000.0);
         if let Some(mean) = w.data.mean_passage_s() {
             w.stats.level_of_service.set(f64::from(level_of_service(
                 mean * 1000.0,
@@ -155,132 +217,167 @@ impl Congestion {
         } else {
             w.stats.queue_length.set(0.0);
         }
-        let d = self.dir(w.checkpoint, w.direction, &w.key.checkpoint);
-        let dir = &mut self.dirs[d];
-        if !dir.lanes.contains(&lane) {
-            dir.lanes.push(lane);
-        }
-        let acc = dir.pending.entry(w.start_ms).or_default();
-        acc.samples.extend_from_slice(&w.data.samples);
-        if open {
-            acc.open += 1;
-            if let Some(mu) = mu {
-                acc.mu_sum += mu;
-                acc.mu_n += 1;
-            }
+        let Some(Some((d, _))) = self.lanes.get(lane as usize) else {
+            return;
+        };
+        if !w.data.samples.is_empty() {
+            self.dirs[*d]
+                .pending
+                .entry(w.start_ms)
+                .or_default()
+                .extend_from_slice(&w.data.samples);
         }
     }
 
-    fn dir(&mut self, checkpoint: u32, direction: Direction, name: &str) -> usize {
-        if let Some(&i) = self.dir_index.get(&(checkpoint, direction)) {
-            return i;
-        }
-        let i = self.dirs.len();
-        self.dirs.push(DirState {
-            checkpoint: name.to_owned(),
-            direction,
-            gauges: self.families.dir(name, direction),
-            lanes: Vec::new(),
-            pending: BTreeMap::new(),
-            prev_mean_s: None,
-            hysteresis: Hysteresis::default(),
-        });
-        self.dir_index.insert((checkpoint, direction), i);
-        i
-    }
-
-    /// After a sweep of `checkpoint`: analyse its directions' windows, oldest first.
-    /// Returns the analyses for observers.
-    pub fn swept(&mut self, checkpoint: u32, size_ms: i64) -> &[CheckpointWindow] {
+    /// After a sweep of `checkpoint` up to watermark `wm`: analyse its directions'
+    /// closed departure windows, then give the advice for every arrival window that
+    /// ended `settle` before the watermark. Returns the analyses for observers.
+    pub fn swept(&mut self, checkpoint: u32, wm: i64) -> &[CheckpointWindow] {
         self.out.clear();
         for d in Direction::ALL {
-            let Some(&i) = self.dir_index.get(&(checkpoint, d)) else {
-                continue;
-            };
-            let dir = &mut self.dirs[i];
-            let pending = std::mem::take(&mut dir.pending);
-            for (start, mut acc) in pending {
-                let cw = analyse(&self.cfg, dir, start, size_ms, &mut acc);
-                self.out.push(cw);
+            if let Some(&i) = self.dir_index.get(&(checkpoint, d)) {
+                self.analyse(i, wm, false);
             }
         }
         &self.out
     }
-}
 
-fn analyse(
-    cfg: &CongestionConfig,
-    dir: &mut DirState,
-    start: i64,
-    size_ms: i64,
-    acc: &mut Accum,
-) -> CheckpointWindow {
-    let minutes = size_ms as f64 / 60_000.0;
-    let passages = acc.samples.len() as u64;
-    acc.samples.sort_unstable();
-    let p95_ms = (!acc.samples.is_empty()).then(|| f64::from(nearest_rank(&acc.samples, 0.95)));
-    let mean_s = (!acc.samples.is_empty()).then(|| {
-        acc.samples.iter().map(|&s| f64::from(s)).sum::<f64>() / acc.samples.len() as f64 / 1000.0
-    });
-    let departures = passages as f64 / minutes;
-    let arrival_rate = match (mean_s, dir.prev_mean_s) {
-        (Some(now), Some(prev)) => {
-            let dw_min = (now - prev) / 60.0;
-            departures / (1.0 - dw_min / minutes).clamp(0.1, 10.0)
+    /// End of a replay: analyse everything still pending.
+    pub fn flush(&mut self) -> &[CheckpointWindow] {
+        self.out.clear();
+        for i in 0..self.dirs.len() {
+            self.analyse(i, i64::MAX / 4, true);
         }
-        _ => departures,
-    };
-    if mean_s.is_some() {
-        dir.prev_mean_s = mean_s;
+        &self.out
     }
-    let service_rate = (acc.mu_n > 0).then(|| acc.mu_sum / f64::from(acc.mu_n));
-    let lanes = dir.lanes.len() as u32;
-    let target = cfg.target_wait_ms as f64 / 60_000.0;
-    let (rec, wait_p) = match service_rate {
-        Some(mu) => (
-            erlang::recommend(arrival_rate, mu, target, cfg.risk, lanes),
-            erlang::prob_wait_exceeds(acc.open, arrival_rate, mu, target),
-        ),
-        None => (
-            erlang::Recommendation {
-                lanes: acc.open,
-                capacity_exceeded: false,
-                probability: 0.0,
-            },
-            0.0,
-        ),
-    };
-    let los = mean_s.map(|m| level_of_service(m * 1000.0, &cfg.los_bands_ms));
-    let congested = dir.hysteresis.update(p95_ms, start + size_ms, cfg);
-    let g = &dir.gauges;
-    g.arrival.set(arrival_rate);
-    g.service.set(service_rate.unwrap_or(f64::NAN));
-    g.open.set(f64::from(acc.open));
-    g.lanes.set(f64::from(lanes));
-    g.recommended.set(f64::from(rec.lanes));
-    g.exceeded.set(f64::from(u8::from(rec.capacity_exceeded)));
-    g.wait_probability.set(wait_p);
-    g.p95.set(p95_ms.map_or(f64::NAN, |p| p / 1000.0));
-    if let Some(l) = los {
-        g.los.set(f64::from(l));
-    }
-    g.congested.set(f64::from(u8::from(congested)));
-    CheckpointWindow {
-        checkpoint: dir.checkpoint.clone(),
-        direction: dir.direction,
-        start_ms: start,
-        size_ms,
-        passages,
-        p95_s: p95_ms.map(|p| p / 1000.0),
-        mean_passage_s: mean_s,
-        arrival_rate,
-        service_rate,
-        open_lanes: acc.open,
-        lanes,
-        recommended_lanes: rec.lanes,
-        capacity_exceeded: rec.capacity_exceeded,
-        wait_probability: wait_p,
-        level_of_service: los,
-        congested,
+
+    fn analyse(&mut self, i: usize, wm: i64, all: bool) {
+        let size = self.size_ms;
+        let dir = &mut self.dirs[i];
+        // Departures: every window the lanes reported closed.
+        for (start, mut samples) in std::mem::take(&mut dir.pending) {
+            samples.sort_unstable();
+            let n = samples.len();
+            let p95_ms = f64::from(nearest_rank(&samples, 0.95));
+            let mean_s = samples.iter().map(|&s| f64::from(s)).sum::<f64>() / n as f64 / 1000.0;
+            let los = level_of_service(mean_s * 1000.0, &self.cfg.los_bands_ms);
+            let congested = dir.hysteresis.update(Some(p95_ms), start + size, &self.cfg);
+            let g = &dir.gauges;
+            g.p95.set(p95_ms / 1000.0);
+            g.los.set(f64::from(los));
+            g.congested.set(f64::from(u8::from(congested)));
+            dir.last_departed = dir.last_departed.max(start);
+            dir.departed.insert(
+                start,
+                Departures {
+                    passages: n as u64,
+                    p95_s: Some(p95_ms / 1000.0),
+                    mean_s: Some(mean_s),
+                    los: Some(los),
+                    congested,
+                },
+            );
+        }
+        // Advice: arrival windows that ended `settle` before the watermark.
+        let limit = if all {
+            i64::MAX
+        } else {
+            wm.saturating_sub(size + self.cfg.settle_ms)
+        };
+        let known_ms = wm.saturating_add(self.lateness_ms);
+        let mut starts: Vec<i64> = dir
+            .arrivals
+            .range(..=limit)
+            .map(|(&s, _)| s)
+            .chain(dir.departed.range(..=limit).map(|(&s, _)| s))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        let advised = starts.clone();
+        let dir = &mut self.dirs[i];
+        for start in starts {
+            let arrivals = dir.arrivals.remove(&start).unwrap_or_default();
+            let departures = dir.departed.remove(&start);
+            let lanes: Vec<&LaneTrack> = dir
+                .lanes
+                .iter()
+                .filter_map(|&l| self.lanes[l as usize].as_ref().map(|(_, t)| t))
+                .collect();
+            let at = advice::At {
+                start_ms: start,
+                size_ms: size,
+                known_ms,
+                local_minute: local_minute(start + size / 2),
+            };
+            let e = advice::estimate(&arrivals, at, &lanes, &dir.recent, &dir.class_inspection_s);
+            let minutes = size as f64 / 60_000.0;
+            let lambda = e.arrivals / minutes;
+            let mu = e.inspection_mean_s.filter(|&s| s > 0.0).map(|s| 60.0 / s);
+            let n_lanes = dir.lanes.len() as u32;
+            let target = self.cfg.target_wait_ms as f64 / 60_000.0;
+            let (rec, wait_p) = match mu {
+                Some(mu) => (
+                    erlang::recommend(lambda, mu, target, self.cfg.risk, n_lanes),
+                    erlang::prob_wait_exceeds(e.open_lanes, lambda, mu, target),
+                ),
+                None => (
+                    erlang::Recommendation {
+                        lanes: 0,
+                        capacity_exceeded: false,
+                        probability: 0.0,
+                    },
+                    0.0,
+                ),
+            };
+            if let Some(d) = departures {
+                dir.last_congested = d.congested;
+            }
+            let g = &dir.gauges;
+            g.arrival.set(lambda);
+            g.service.set(mu.unwrap_or(f64::NAN));
+            g.open.set(f64::from(e.open_lanes));
+            g.recommended.set(f64::from(rec.lanes));
+            g.exceeded.set(f64::from(u8::from(rec.capacity_exceeded)));
+            g.wait_probability.set(wait_p);
+            self.out.push(CheckpointWindow {
+                checkpoint: dir.checkpoint.clone(),
+                direction: dir.direction,
+                start_ms: start,
+                size_ms: size,
+                passages: departures.map_or(0, |d| d.passages),
+                p95_s: departures.and_then(|d| d.p95_s),
+                mean_passage_s: departures.and_then(|d| d.mean_s),
+                arrivals: e.arrivals,
+                arrival_rate: lambda,
+                service_rate: mu,
+                open_lanes: e.open_lanes,
+                lanes: n_lanes,
+                recommended_lanes: rec.lanes,
+                capacity_exceeded: rec.capacity_exceeded,
+                wait_probability: wait_p,
+                level_of_service: departures.and_then(|d| d.los),
+                congested: dir.last_congested,
+            });
+        }
+        if all {
+            return;
+        }
+        // Quiet windows are no evidence of congestion, but the gauges must not repeat
+        // the last busy window: nothing departed in the newest closed window (NaN p95,
+        // as for a blocked direction), nothing arrived in the newest advised one.
+        if dir.last_departed < window_start(wm, size) - size {
+            dir.gauges.p95.set(f64::NAN);
+        }
+        let newest_advised = window_start(limit, size);
+        if newest_advised >= dir.advised_until {
+            if !advised.contains(&newest_advised) {
+                let g = &dir.gauges;
+                g.arrival.set(0.0);
+                g.recommended.set(0.0);
+                g.exceeded.set(0.0);
+                g.wait_probability.set(0.0);
+            }
+            dir.advised_until = newest_advised + size;
+        }
     }
 }

@@ -169,8 +169,10 @@ impl WindowSet {
     }
 }
 
-/// The congestion analysis of one checkpoint direction over one closed window
-/// (computed by `crate::congestion`, reported to observers such as the replay).
+/// The congestion analysis of one checkpoint direction over one window: departures
+/// (passages, p95, level of service, congested) by `departed_at`, the advice
+/// (arrivals, λ, μ, open and recommended lanes) by `arrived_at` (computed by
+/// `crate::congestion`, reported to observers such as the replay).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointWindow {
     pub checkpoint: String,
@@ -181,6 +183,8 @@ pub struct CheckpointWindow {
     /// Nearest-rank p95 of passage times over all lanes of the direction, seconds.
     pub p95_s: Option<f64>,
     pub mean_passage_s: Option<f64>,
+    /// Vehicles that arrived in the window (known, plus estimated still queued).
+    pub arrivals: f64,
     /// Arrival rate λ, vehicles per minute.
     pub arrival_rate: f64,
     /// Service rate μ per lane, vehicles per minute (`None`: not measurable yet).
