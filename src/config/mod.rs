@@ -91,6 +91,9 @@ pub struct CongestionConfig {
     /// How long after a window ends its arrivals are counted (most have departed by
     /// then) before the advice for it is given.
     pub settle_ms: i64,
+    /// The advice waits at most this long for a window's still-queued arrivals to
+    /// depart; beyond, they are estimated.
+    pub settle_max_ms: i64,
     /// Upper bounds (ms) of bands A..E; above the last is F.
     pub los_bands_ms: Vec<i64>,
 }
@@ -585,10 +588,16 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             "zero: give the wait a commuter should not exceed, e.g. \"10m\"",
         );
     }
-    if cg.settle > Duration::from_secs(6 * 3600) {
+    if cg.settle_max > Duration::from_secs(6 * 3600) {
+        p.push(
+            "congestion.settle_max",
+            "longer than 6h: the advice would come too late to act on; use e.g. \"1h\"",
+        );
+    }
+    if cg.settle > cg.settle_max {
         p.push(
             "congestion.settle",
-            "longer than 6h: the advice would come too late to act on; use e.g. \"5m\"",
+            "longer than congestion.settle_max: the advice waits at least settle and at most settle_max after a window",
         );
     }
     if cg.leave_p95 >= cg.enter_p95 {
@@ -617,6 +626,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             leave_p95_ms: ms(cg.leave_p95),
             min_dwell_ms: ms(cg.min_dwell),
             settle_ms: ms(cg.settle),
+            settle_max_ms: ms(cg.settle_max),
             los_bands_ms,
         },
         registry,

@@ -51,6 +51,8 @@ pub(super) struct RawCongestion {
     pub(super) min_dwell: Duration,
     #[serde(deserialize_with = "d")]
     pub(super) settle: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) settle_max: Duration,
     pub(super) los_bands: Vec<humantime_serde::Serde<Duration>>,
 }
 
@@ -65,6 +67,7 @@ impl Default for RawCongestion {
             leave_p95: s(420),
             min_dwell: s(600),
             settle: s(300),
+            settle_max: s(3600),
             los_bands: DEFAULT_LOS_BANDS_S.iter().map(|&b| s(b).into()).collect(),
         }
     }

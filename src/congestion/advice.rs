@@ -22,10 +22,9 @@ const RECENT: usize = 32;
 const RATE_HORIZON_MS: i64 = 15 * 60_000;
 /// Inspection samples a window needs before its own mean is used for μ.
 const MIN_INSPECTIONS: u32 = 5;
-/// Recent inspections kept per direction (to complete a window with few samples).
+/// Recent inspections kept per direction (for the vehicles of a window still queued,
+/// and to complete a window with few samples).
 const RECENT_INSPECTIONS: usize = 64;
-/// How far back recent inspections may complete a window's.
-const INSPECTION_HORIZON_MS: i64 = 30 * 60_000;
 
 /// What a lane's departures have shown, for its arrivals.
 #[derive(Debug, Clone)]
@@ -171,6 +170,12 @@ impl RecentInspections {
         }
         self.0.push_back((arrived_ms, inspection_ms));
     }
+
+    /// Mean of the recent inspections, ms.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (!self.0.is_empty())
+            .then(|| self.0.iter().map(|&(_, i)| i as f64).sum::<f64>() / self.0.len() as f64)
+    }
 }
 
 /// The estimates for one window of one direction.
@@ -181,6 +186,11 @@ pub struct Estimate {
     /// Mean inspection time, seconds (`None`: nothing to go by).
     pub inspection_mean_s: Option<f64>,
     pub open_lanes: u32,
+}
+
+/// Whether every lane's arrivals are known to the end of the window.
+pub fn covered(lanes: &[&LaneTrack], end_ms: i64, known_ms: i64) -> bool {
+    lanes.iter().all(|l| l.coverage_ms(known_ms) >= end_ms)
 }
 
 /// Which window is estimated, and when.
@@ -226,35 +236,29 @@ pub fn estimate(
             open += 1;
         }
     }
-    let inspection_mean_s = if w.inspection_n >= MIN_INSPECTIONS {
-        Some(w.inspection_sum_ms as f64 / f64::from(w.inspection_n) / 1000.0)
+    // The window's own inspections; its vehicles still queued (and, below five
+    // samples, enough to make five) at the direction's recent mean.
+    let missing = (arrivals - f64::from(w.known())).max(0.0);
+    let mut sum = w.inspection_sum_ms as f64;
+    let mut n = f64::from(w.inspection_n);
+    if let Some(recent_ms) = recent.mean_ms() {
+        let fill = missing.max(f64::from(MIN_INSPECTIONS) - n).max(0.0);
+        sum += fill * recent_ms;
+        n += fill;
+    }
+    let inspection_mean_s = if n > 0.0 {
+        Some(sum / n / 1000.0)
     } else {
-        // Complete with the direction's recent inspections.
-        let mut sum = w.inspection_sum_ms as f64;
-        let mut n = w.inspection_n;
-        for &(a, i) in recent.0.iter().rev() {
-            if n >= MIN_INSPECTIONS || a < start_ms - INSPECTION_HORIZON_MS {
-                break;
-            }
-            if a < start_ms {
-                sum += i as f64;
-                n += 1;
-            }
-        }
-        if n > 0 {
-            Some(sum / f64::from(n) / 1000.0)
-        } else {
-            // No inspection data: the registry's per-class means over the window's mix.
-            let total: u32 = w.classes.iter().sum();
-            (total > 0).then(|| {
-                w.classes
-                    .iter()
-                    .zip(class_inspection_s)
-                    .map(|(&c, &s)| f64::from(c) * s)
-                    .sum::<f64>()
-                    / f64::from(total)
-            })
-        }
+        // No inspection data: the registry's per-class means over the window's mix.
+        let total: u32 = w.classes.iter().sum();
+        (total > 0).then(|| {
+            w.classes
+                .iter()
+                .zip(class_inspection_s)
+                .map(|(&c, &s)| f64::from(c) * s)
+                .sum::<f64>()
+                / f64::from(total)
+        })
     };
     Estimate {
         arrivals,

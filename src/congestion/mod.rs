@@ -278,11 +278,16 @@ impl Congestion {
                 },
             );
         }
-        // Advice: arrival windows that ended `settle` before the watermark.
-        let limit = if all {
-            i64::MAX
+        // Advice: arrival windows that ended `settle` before the watermark, once every
+        // lane's arrivals are known to their end — or `settle_max` before it at the
+        // latest (a queue longer than that: the still-queued part is estimated).
+        let (limit, limit_max) = if all {
+            (i64::MAX, i64::MAX)
         } else {
-            wm.saturating_sub(size + self.cfg.settle_ms)
+            (
+                wm.saturating_sub(size + self.cfg.settle_ms),
+                wm.saturating_sub(size + self.cfg.settle_max_ms),
+            )
         };
         let known_ms = wm.saturating_add(self.lateness_ms);
         let mut starts: Vec<i64> = dir
@@ -293,16 +298,22 @@ impl Congestion {
             .collect();
         starts.sort_unstable();
         starts.dedup();
-        let advised = starts.clone();
         let dir = &mut self.dirs[i];
+        let lanes: Vec<&LaneTrack> = dir
+            .lanes
+            .iter()
+            .filter_map(|&l| self.lanes[l as usize].as_ref().map(|(_, t)| t))
+            .collect();
+        let mut waiting = None;
+        let mut newest = None;
         for start in starts {
+            if start > limit_max && !advice::covered(&lanes, start + size, known_ms) {
+                waiting = Some(start);
+                break;
+            }
+            newest = Some(start);
             let arrivals = dir.arrivals.remove(&start).unwrap_or_default();
             let departures = dir.departed.remove(&start);
-            let lanes: Vec<&LaneTrack> = dir
-                .lanes
-                .iter()
-                .filter_map(|&l| self.lanes[l as usize].as_ref().map(|(_, t)| t))
-                .collect();
             let at = advice::At {
                 start_ms: start,
                 size_ms: size,
@@ -368,16 +379,20 @@ impl Congestion {
         if dir.last_departed < window_start(wm, size) - size {
             dir.gauges.p95.set(f64::NAN);
         }
-        let newest_advised = window_start(limit, size);
-        if newest_advised >= dir.advised_until {
-            if !advised.contains(&newest_advised) {
+        if let Some(w) = waiting {
+            dir.advised_until = dir.advised_until.max(w);
+            return;
+        }
+        let newest_limit = window_start(limit, size);
+        if newest_limit >= dir.advised_until {
+            if newest != Some(newest_limit) {
                 let g = &dir.gauges;
                 g.arrival.set(0.0);
                 g.recommended.set(0.0);
                 g.exceeded.set(0.0);
                 g.wait_probability.set(0.0);
             }
-            dir.advised_until = newest_advised + size;
+            dir.advised_until = newest_limit + size;
         }
     }
 }

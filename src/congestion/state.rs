@@ -72,6 +72,7 @@ mod tests {
             leave_p95_ms: 420_000,
             min_dwell_ms: 600_000,
             settle_ms: 300_000,
+            settle_max_ms: 3_600_000,
             los_bands_ms: vec![75_000, 150_000, 262_000, 412_000, 600_000],
         }
     }
