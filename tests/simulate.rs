@@ -14,6 +14,10 @@ use lanewatch::simulate::{
 };
 use tokio_util::sync::CancellationToken;
 
+#[path = "common/replay_helpers.rs"]
+mod helpers;
+use helpers::LateOracle;
+
 const HOUR: i64 = 3_600_000;
 
 fn ts(s: &str) -> i64 {
@@ -384,7 +388,11 @@ fn imperfections_are_produced_and_counted_by_the_pipeline() {
     pipeline.set_split_pending(0, true);
     let mut by_kind: HashMap<EventKind, u64> = HashMap::new();
     let mut ids = HashSet::new();
-    let mut oracle = LateOracle::new(&config);
+    let mut oracle = LateOracle::new(
+        config.windows.allowed_lateness_ms,
+        config.windows.lane_idle_timeout_ms,
+        config.windows.sizes_ms[0],
+    );
     let mut expected_late = 0u64;
     let mut last_delivery = i64::MIN;
     for e in &events {
@@ -656,78 +664,6 @@ async fn paced_runs_match_and_stop_on_shutdown() {
         .filter(|&&b| b == b'\n')
         .count() as u64;
     assert!(s.written < all, "stopped early: {} of {all}", s.written);
-}
-
-/// DESIGN §2 written from the definition (`lanes::clock`), for one source split read
-/// as a file is (pending until its end): the split's time is the newest departure
-/// read; a lane's stream time is its newest departure, and the stream is live while
-/// within `lane_idle_timeout` of the split's time. An event is late when it departs
-/// more than the allowed lateness before its stream's time, or — on an idle or new
-/// stream — more than lateness + lane idle timeout before the split's time, or before
-/// its checkpoint's watermark. The watermark is the oldest live stream of the
-/// checkpoint, or the split's time minus the lane idle timeout if older, minus the
-/// lateness, taken each time it passes the next boundary of the smallest window.
-struct LateOracle {
-    lateness: i64,
-    idle: i64,
-    step: i64,
-    split: i64,
-    /// (checkpoint, lane) → newest departure.
-    lanes: HashMap<(String, String), i64>,
-    /// checkpoint → (watermark, next boundary).
-    checkpoints: HashMap<String, (i64, i64)>,
-}
-
-impl LateOracle {
-    fn new(config: &Config) -> Self {
-        LateOracle {
-            lateness: config.windows.allowed_lateness_ms,
-            idle: config.windows.lane_idle_timeout_ms,
-            step: config.windows.sizes_ms[0],
-            split: i64::MIN,
-            lanes: HashMap::new(),
-            checkpoints: HashMap::new(),
-        }
-    }
-
-    fn live(&self, stream: i64) -> bool {
-        stream >= self.split.saturating_sub(self.idle)
-    }
-
-    fn apply(&mut self, checkpoint: &str, lane: &str, t: i64) -> bool {
-        let key = (checkpoint.to_string(), lane.to_string());
-        let stream = self.lanes.get(&key).copied().unwrap_or(i64::MIN);
-        let (wm, next) = self
-            .checkpoints
-            .get(checkpoint)
-            .copied()
-            .unwrap_or((i64::MIN, i64::MIN));
-        let late = t < stream.saturating_sub(self.lateness)
-            || t < wm
-            || (!self.live(stream) && t < self.split.saturating_sub(self.lateness + self.idle));
-        self.lanes.insert(key, stream.max(t));
-        self.split = self.split.max(t);
-        let next = if next == i64::MIN {
-            (t - self.lateness).div_euclid(self.step) * self.step + self.step
-        } else {
-            next
-        };
-        let oldest_live = self
-            .lanes
-            .iter()
-            .filter(|(k, s)| k.0 == checkpoint && self.live(**s))
-            .map(|(_, &s)| s)
-            .min()
-            .unwrap_or(i64::MAX);
-        let w = oldest_live.min(self.split - self.idle) - self.lateness;
-        let (wm, next) = if w >= next {
-            (wm.max(w), w.div_euclid(self.step) * self.step + self.step)
-        } else {
-            (wm, next)
-        };
-        self.checkpoints.insert(checkpoint.to_string(), (wm, next));
-        late
-    }
 }
 
 // Ground truth (`--truth`): checked against the events it describes.

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::event::Direction;
 use crate::lanes::{CheckpointWindow, Observer};
 use crate::pipeline::Pipeline;
+use crate::simulate::args::{parse_incident_arg, parse_open_lanes};
 use crate::simulate::{SimOptions, Simulator, TruthOptions, TruthWindow};
 
 /// Every checkpoint-direction analysis, by (checkpoint, direction, window start).
@@ -127,4 +128,111 @@ fn compare(
         .sort_by_key(|w| std::cmp::Reverse(w.1.abs_diff(w.2)));
     s.worst.truncate(10);
     s
+}
+
+/// `lanewatch bench advice`: simulated days × seeds × demand factors, each also with
+/// lane closures at the peak and with reduced staffing, scored against the truth.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdviceArgs {
+    /// Simulated days per run (from 00:00 Beijing time of 2026-04-13).
+    #[arg(long, default_value_t = 3)]
+    pub days: u32,
+    /// Seeds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "23,24,25")]
+    pub seeds: Vec<u64>,
+    /// Demand factors, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,1.0,1.5")]
+    pub demand: Vec<f64>,
+}
+
+/// One scenario of the matrix.
+pub struct Scenario {
+    pub label: String,
+    pub opts: SimOptions,
+}
+
+/// Every day of a run gets these on top of the plain runs: two car lanes of Baimiao
+/// closed at the morning peak, a slowdown at Yanjiao's evening peak, and Baimiao's
+/// inbound car lanes staffed at four from 06:00 to 10:00.
+const INCIDENTS: &[&str] = &[
+    "baimiao/inbound/02@07:30+45m:close",
+    "baimiao/inbound/05@08:00+30m:close",
+    "yanjiao/outbound/*@18:00+30m:slow=2",
+];
+const STAFFING: &str = "baimiao/inbound/car=4@06:00+4h";
+
+/// The matrix: seeds × demand factors × {plain, incidents, reduced staffing}.
+pub fn scenarios(a: &AdviceArgs) -> Vec<Scenario> {
+    let t0 = crate::time::parse_timestamp("2026-04-13T00:00:00+08:00").expect("valid");
+    let mut out = Vec::new();
+    for &seed in &a.seeds {
+        for &demand in &a.demand {
+            for variant in ["plain", "incidents", "staffing"] {
+                let mut opts = SimOptions::new(t0, t0 + i64::from(a.days) * 86_400_000);
+                opts.seed = seed;
+                opts.demand = demand;
+                match variant {
+                    "incidents" => opts.incidents.extend(
+                        INCIDENTS
+                            .iter()
+                            .map(|i| parse_incident_arg(i).expect("valid incident")),
+                    ),
+                    "staffing" => opts
+                        .open_lanes
+                        .push(parse_open_lanes(STAFFING).expect("valid staffing")),
+                    _ => {}
+                }
+                out.push(Scenario {
+                    label: format!("seed {seed} demand {demand} {variant}"),
+                    opts,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Run the matrix with the shipped configuration and print a table.
+pub fn run(a: &AdviceArgs) {
+    let config = Config::shipped();
+    let mut total = Score::default();
+    let started = std::time::Instant::now();
+    println!(
+        "{:<34} {:>7} {:>7} {:>8} {:>9} {:>11} {:>10} {:>7}",
+        "scenario", "windows", "exact%", "within1%", "exc<80%", "exceeded", "congested", "open%"
+    );
+    for sc in scenarios(a) {
+        let s = score(&config, sc.opts);
+        println!(
+            "{:<34} {:>7} {:>7.1} {:>8.1} {:>9} {:>5}/{:<5} {:>4}/{:<5} {:>7.1}",
+            sc.label,
+            s.windows,
+            s.pct(s.exact),
+            s.pct(s.within_one),
+            s.exceeded_below_80,
+            s.exceeded,
+            s.exceeded_truth,
+            s.congested_differs,
+            s.congested_truth,
+            s.pct(s.open_exact)
+        );
+        total.add(&s);
+    }
+    println!(
+        "bench=advice runs={} days={} windows={} exact_pct={:.2} within_one_pct={:.2} exceeded_below_80={} exceeded={}/{} congested_differs={} open_exact_pct={:.2} seconds={:.1}",
+        a.seeds.len() * a.demand.len() * 3,
+        a.days,
+        total.windows,
+        total.pct(total.exact),
+        total.pct(total.within_one),
+        total.exceeded_below_80,
+        total.exceeded,
+        total.exceeded_truth,
+        total.congested_differs,
+        total.pct(total.open_exact),
+        started.elapsed().as_secs_f64()
+    );
+    for (w, ours, truth) in &total.worst {
+        println!("  off: {w}: recommended {ours}, truth {truth}");
+    }
 }

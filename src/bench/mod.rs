@@ -11,6 +11,7 @@
 //! - [`scrape`]: `scrape`, `/metrics` time and size and RSS with many lanes
 //! - [`fresh`]: `fresh`, produce → visible in `/metrics` at a paced rate
 //! - [`proc`]: CPU seconds and RSS of this process from `/proc/self`
+//! - [`advice`]: `advice`, the congestion advice against the simulator's truth
 
 pub mod advice;
 pub mod data;
@@ -83,6 +84,8 @@ pub enum Which {
     Scrape(scrape::ScrapeArgs),
     /// Produce → visible in `/metrics` at a paced rate: p50/p99 over probes.
     Fresh(fresh::FreshArgs),
+    /// Congestion advice against the simulator's ground truth over simulated days.
+    Advice(advice::AdviceArgs),
 }
 
 pub async fn run(args: BenchArgs, shutdown: CancellationToken) -> Result<(), BenchError> {
@@ -118,6 +121,9 @@ pub async fn run(args: BenchArgs, shutdown: CancellationToken) -> Result<(), Ben
         Which::Drain(a) => drain::run(a, shutdown).await?,
         Which::Scrape(a) => scrape::run(a, shutdown).await?,
         Which::Fresh(a) => fresh::run(a, shutdown).await?,
+        Which::Advice(a) => tokio::task::spawn_blocking(move || advice::run(&a))
+            .await
+            .expect("bench thread"),
     }
     Ok(())
 }

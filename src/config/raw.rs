@@ -67,7 +67,7 @@ impl Default for RawCongestion {
             leave_p95: s(420),
             min_dwell: s(600),
             settle: s(300),
-            settle_max: s(3600),
+            settle_max: s(3 * 3600),
             los_bands: DEFAULT_LOS_BANDS_S.iter().map(|&b| s(b).into()).collect(),
         }
     }

@@ -71,9 +71,11 @@ pub struct ReplayArgs {
     /// Allowed lateness (default: windows.allowed_lateness of the configuration, 2m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     pub lateness: Option<i64>,
-    /// A checkpoint direction is congested in a window whose p95 passage time exceeds this.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_ms)]
-    pub congestion_threshold: i64,
+    /// Override `congestion.enter_p95` of the configuration (default 10m): a checkpoint
+    /// direction becomes congested when the p95 passage time of a window reaches it,
+    /// and leaves below `congestion.leave_p95` (lowered to 70% of this if not below it).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub congestion_threshold: Option<i64>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -230,7 +232,15 @@ fn load_config(args: &ReplayArgs) -> Result<Config, ReplayError> {
         (None, Some(r)) => Config::with_registry(load_registry(r)?),
         (None, None) => Config::with_registry(Registry::default()),
     };
-    Ok(base.for_replay(args.window, args.lateness))
+    let mut config = base.for_replay(args.window, args.lateness);
+    if let Some(t) = args.congestion_threshold {
+        let c = &mut config.congestion;
+        c.enter_p95_ms = t;
+        if c.leave_p95_ms >= t {
+            c.leave_p95_ms = t * 7 / 10;
+        }
+    }
+    Ok(config)
 }
 
 /// Run the replay and return the report, writing nothing.
@@ -248,7 +258,7 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
         from_ms: args.from,
         to_ms: args.to,
         window_ms: args.window,
-        congestion_threshold_ms: args.congestion_threshold,
+        congestion_threshold_ms: config.congestion.enter_p95_ms,
     };
     let observer = ReplayObserver::new(args.from, args.to, args.window, &config.buckets.passage);
     let mut driver = Driver::new(

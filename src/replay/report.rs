@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::observer::{DirectionWindow, Dist, ReplayObserver};
 use crate::event::{Direction, Reason};
-use crate::lanes::{Lanes, window_start};
+use crate::lanes::{CheckpointWindow, Lanes, window_start};
 use crate::time::format_ms;
 
 /// What became of the messages read (counted by the driver from the pipeline's
@@ -136,6 +136,8 @@ pub struct AnalysisRow {
     pub start: String,
     pub passages: u64,
     pub p95_seconds: Option<f64>,
+    /// Vehicles that arrived in the window (by `arrived_at`; still-queued ones estimated).
+    pub arrivals: f64,
     pub arrival_rate_per_minute: f64,
     pub service_rate_per_minute: Option<f64>,
     pub open_lanes: u32,
@@ -153,6 +155,7 @@ impl AnalysisRow {
             start: format_ms(w.start_ms),
             passages: w.passages,
             p95_seconds: w.p95_s,
+            arrivals: (w.arrivals * 10.0).round() / 10.0,
             arrival_rate_per_minute: r3(w.arrival_rate),
             service_rate_per_minute: w.service_rate.map(r3),
             open_lanes: w.open_lanes,
@@ -271,18 +274,15 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
         if let Some(c) = checkpoints.get_mut(&(name.clone(), *dir)) {
             c.windows = ws.clone();
             c.windows.sort_by_key(|x| x.start_ms);
-            c.congestion_episodes = episodes(&c.windows, w, p.congestion_threshold_ms);
         }
     }
     for (k, rows) in &obs.analysis {
         if let Some(c) = checkpoints.get_mut(k) {
             let in_range =
                 |s: i64| p.from_ms.is_none_or(|f| s + w > f) && p.to_ms.is_none_or(|t| s < t);
-            c.analysis = rows
-                .iter()
-                .filter(|r| in_range(r.start_ms))
-                .map(AnalysisRow::from)
-                .collect();
+            let rows: Vec<_> = rows.iter().filter(|r| in_range(r.start_ms)).collect();
+            c.congestion_episodes = episodes(&rows);
+            c.analysis = rows.into_iter().map(AnalysisRow::from).collect();
             c.max_recommended_lanes = c
                 .analysis
                 .iter()
@@ -343,32 +343,35 @@ pub fn peak_hour(minutes: &BTreeMap<i64, u64>) -> Option<(i64, u64)> {
     best
 }
 
-/// Runs of consecutive windows whose p95 exceeds the threshold.
-pub fn episodes(windows: &[DirectionWindow], window_ms: i64, threshold_ms: i64) -> Vec<Episode> {
-    let threshold_s = threshold_ms as f64 / 1000.0;
+/// Congestion episodes: runs of consecutive analysed windows in the congested state
+/// (the one definition: `congestion` — p95 at or above `enter_p95`, left below
+/// `leave_p95`, each after `min_dwell`; a window without departures keeps the state).
+/// The peak is the highest window p95 of the run.
+pub fn episodes(rows: &[&CheckpointWindow]) -> Vec<Episode> {
     let mut out: Vec<Episode> = Vec::new();
-    let mut prev_end = i64::MIN;
-    for win in windows {
-        let Some(p95) = win.p95_s.filter(|&p| p > threshold_s) else {
-            prev_end = i64::MIN;
+    let mut open = false;
+    for r in rows {
+        if !r.congested {
+            open = false;
             continue;
-        };
-        let end = win.start_ms + window_ms;
+        }
+        let end = r.start_ms + r.size_ms;
+        let p95 = r.p95_s.unwrap_or(0.0);
         match out.last_mut() {
-            Some(e) if prev_end == win.start_ms => {
+            Some(e) if open => {
                 e.end_ms = end;
                 e.end = format_ms(end);
                 e.peak_p95_seconds = e.peak_p95_seconds.max(p95);
             }
             _ => out.push(Episode {
-                start: format_ms(win.start_ms),
+                start: format_ms(r.start_ms),
                 end: format_ms(end),
                 peak_p95_seconds: p95,
-                start_ms: win.start_ms,
+                start_ms: r.start_ms,
                 end_ms: end,
             }),
         }
-        prev_end = end;
+        open = true;
     }
     out
 }
@@ -388,24 +391,61 @@ mod tests {
     }
 
     #[test]
-    fn episodes_are_runs_of_consecutive_windows_over_the_threshold() {
-        let w = |s: i64, p: Option<f64>| DirectionWindow {
-            start_ms: s * 300_000,
-            passages: 1,
-            p95_s: p,
-        };
-        let ws = [
-            w(0, Some(700.0)),
-            w(1, Some(900.0)),
-            w(2, Some(400.0)),
-            w(3, Some(601.0)),
-            w(5, Some(650.0)), // window 4 had no passages: a new episode
+    fn episodes_are_the_runs_of_the_congested_state() {
+        use crate::congestion::state::Hysteresis;
+        use crate::event::Direction;
+        let cfg = crate::Config::shipped().congestion;
+        // p95 per 5-minute window; the state comes from the same hysteresis as live.
+        let p95s = [
+            Some(600.0), // exactly enter_p95: congested (>=); entered at 5 min
+            Some(590.0), // below enter, above leave_p95 (7 min): stays
+            Some(400.0), // below leave, 10 min (min_dwell) after entering: leaves
+            Some(650.0), // above enter, but only 5 min after leaving: not yet
+            Some(650.0), // 10 min after leaving: enters again
+            Some(400.0), // below leave, 5 min after entering: stays
+            None,        // no departures: no evidence, the state is kept
+            Some(300.0), // 15 min after entering: leaves
+            Some(610.0), // 5 min after leaving: not yet
         ];
-        let e = episodes(&ws, 300_000, 600_000);
-        let got: Vec<_> = e
+        let mut h = Hysteresis::default();
+        let rows: Vec<CheckpointWindow> = p95s
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let start = i as i64 * 300_000;
+                let congested = h.update(p.map(|s| s * 1000.0), start + 300_000, &cfg);
+                CheckpointWindow {
+                    checkpoint: "c".into(),
+                    direction: Direction::Inbound,
+                    start_ms: start,
+                    size_ms: 300_000,
+                    passages: u64::from(p.is_some()),
+                    p95_s: *p,
+                    mean_passage_s: None,
+                    arrivals: 0.0,
+                    arrival_rate: 0.0,
+                    service_rate: None,
+                    open_lanes: 0,
+                    lanes: 0,
+                    recommended_lanes: 0,
+                    capacity_exceeded: false,
+                    wait_probability: 0.0,
+                    level_of_service: None,
+                    congested,
+                }
+            })
+            .collect();
+        let flags: Vec<bool> = rows.iter().map(|r| r.congested).collect();
+        assert_eq!(
+            flags,
+            [true, true, false, false, true, true, true, false, false]
+        );
+        let refs: Vec<&CheckpointWindow> = rows.iter().collect();
+        let got: Vec<_> = episodes(&refs)
             .iter()
             .map(|e| (e.start_ms / 300_000, e.end_ms / 300_000, e.peak_p95_seconds))
             .collect();
-        assert_eq!(got, vec![(0, 2, 900.0), (3, 4, 601.0), (5, 6, 650.0)]);
+        // Every congested window is in an episode, and only those.
+        assert_eq!(got, vec![(0, 2, 600.0), (4, 7, 650.0)]);
     }
 }

@@ -4,7 +4,7 @@
 //! `lanewatch replay` through the library.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use lanewatch::replay::{ReplayArgs, run};
@@ -205,7 +205,9 @@ pub struct Expected {
 pub fn expect(lines: &[Line], from: i64, to: i64, window: i64, lateness: i64) -> Expected {
     let mut x = Expected::default();
     let mut seen = HashSet::new();
-    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
+    // The shipped lane idle timeout and a 1-minute smallest window are what a replay
+    // with the default configuration uses; the report window is the only window.
+    let mut oracle = LateOracle::new(lateness, 300_000, window);
     for l in lines {
         x.read += 1;
         let e = match l {
@@ -225,9 +227,7 @@ pub fn expect(lines: &[Line], from: i64, to: i64, window: i64, lateness: i64) ->
         }
         x.accepted += 1;
         let key = (e.cp.to_string(), e.dir.to_string(), e.lane.to_string());
-        let max = newest.entry(e.cp).or_insert(i64::MIN);
-        let late = e.departed < max.saturating_sub(lateness);
-        *max = (*max).max(e.departed);
+        let late = oracle.apply(e.cp, &format!("{}/{}", e.dir, e.lane), e.departed);
         if late {
             x.late += 1;
         } else {
@@ -265,3 +265,115 @@ pub fn replay_json(dir: &Path, name: &str, args: &[&str]) -> (Vec<u8>, serde_jso
 
 /// 2025-11-26T06:00:00+08:00 (a multiple of one hour).
 pub const T0: i64 = 1_764_108_000_000;
+
+/// DESIGN §2 written from the definition (`lanes::clock`), for one source split read
+/// as a file is (pending until its end): the split's time is the newest departure
+/// read; a lane's stream time is its newest departure, and the stream is live while
+/// within `lane_idle_timeout` of the split's time. An event is late when it departs
+/// more than the allowed lateness before its stream's time, or — on an idle or new
+/// stream — more than lateness + lane idle timeout before the split's time, or before
+/// its checkpoint's watermark. The watermark is the oldest live stream of the
+/// checkpoint, or the split's time minus the lane idle timeout if older, minus the
+/// lateness, taken each time it passes the next boundary of the smallest window.
+pub struct LateOracle {
+    lateness: i64,
+    idle: i64,
+    step: i64,
+    split: i64,
+    /// (checkpoint, lane) → newest departure.
+    lanes: HashMap<(String, String), i64>,
+    /// checkpoint → (watermark, next boundary).
+    checkpoints: HashMap<String, (i64, i64)>,
+}
+
+impl LateOracle {
+    /// `step`: the smallest window size.
+    pub fn new(lateness: i64, idle: i64, step: i64) -> Self {
+        LateOracle {
+            lateness,
+            idle,
+            step,
+            split: i64::MIN,
+            lanes: HashMap::new(),
+            checkpoints: HashMap::new(),
+        }
+    }
+
+    fn live(&self, stream: i64) -> bool {
+        stream >= self.split.saturating_sub(self.idle)
+    }
+
+    pub fn apply(&mut self, checkpoint: &str, lane: &str, t: i64) -> bool {
+        let key = (checkpoint.to_string(), lane.to_string());
+        let stream = self.lanes.get(&key).copied().unwrap_or(i64::MIN);
+        let (wm, next) = self
+            .checkpoints
+            .get(checkpoint)
+            .copied()
+            .unwrap_or((i64::MIN, i64::MIN));
+        let late = t < stream.saturating_sub(self.lateness)
+            || t < wm
+            || (!self.live(stream) && t < self.split.saturating_sub(self.lateness + self.idle));
+        self.lanes.insert(key, stream.max(t));
+        self.split = self.split.max(t);
+        let next = if next == i64::MIN {
+            (t - self.lateness).div_euclid(self.step) * self.step + self.step
+        } else {
+            next
+        };
+        let oldest_live = self
+            .lanes
+            .iter()
+            .filter(|(k, s)| k.0 == checkpoint && self.live(**s))
+            .map(|(_, &s)| s)
+            .min()
+            .unwrap_or(i64::MAX);
+        let w = oldest_live.min(self.split - self.idle) - self.lateness;
+        let (wm, next) = if w >= next {
+            (wm.max(w), w.div_euclid(self.step) * self.step + self.step)
+        } else {
+            (wm, next)
+        };
+        self.checkpoints.insert(checkpoint.to_string(), (wm, next));
+        late
+    }
+}
+
+/// The congestion state written from its definition (`[congestion]`): entered when a
+/// window's p95 reaches `enter`, left when below `leave`, each only `dwell` after the
+/// last change (measured at window ends); a window without passages keeps the state.
+pub struct CongestionOracle {
+    pub enter: f64,
+    pub leave: f64,
+    pub dwell: i64,
+    congested: bool,
+    since: i64,
+}
+
+impl CongestionOracle {
+    pub fn new(enter_ms: i64, leave_ms: i64, dwell_ms: i64) -> Self {
+        CongestionOracle {
+            enter: enter_ms as f64,
+            leave: leave_ms as f64,
+            dwell: dwell_ms,
+            congested: false,
+            since: i64::MIN,
+        }
+    }
+
+    /// The state after a window ending at `end_ms` with p95 `p95_ms` (`None`: empty).
+    pub fn window(&mut self, p95_ms: Option<f64>, end_ms: i64) -> bool {
+        if let Some(p) = p95_ms {
+            let change = if self.congested {
+                p < self.leave
+            } else {
+                p >= self.enter
+            };
+            if change && end_ms.saturating_sub(self.since) >= self.dwell {
+                self.congested = !self.congested;
+                self.since = end_ms;
+            }
+        }
+        self.congested
+    }
+}
