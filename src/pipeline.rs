@@ -159,7 +159,6 @@ impl<O: Observer> Pipeline<O> {
                 .congestion
                 .window_idx
                 .min(config.windows.sizes_ms.len() - 1)],
-            config.windows.allowed_lateness_ms,
         );
         Pipeline {
             limits: config.events.clone(),
@@ -211,6 +210,13 @@ impl<O: Observer> Pipeline<O> {
         self.lanes.set_split_pending(split, pending, &mut both);
     }
 
+    /// The source's split `split` went to another consumer (a rebalance): it holds no
+    /// window open, and what only it fed stops being exported here.
+    pub fn revoke_split(&mut self, split: u32) {
+        self.lanes.revoke_split(split);
+        self.congestion.revoke_split(split);
+    }
+
     /// Apply one message value read from source split `split` (a Kafka partition).
     pub fn apply_from(&mut self, bytes: &[u8], split: u32, now_ms: Option<i64>) -> Outcome {
         self.counters.received.inc();
@@ -241,7 +247,7 @@ impl<O: Observer> Pipeline<O> {
         };
         let late = self.lanes.record(lane, &ev, split, now_ms, &mut both);
         let checkpoint = self.lanes.lanes[lane as usize].checkpoint;
-        self.congestion.observe(lane, checkpoint, &ev);
+        self.congestion.observe(lane, checkpoint, split, &ev);
         if late {
             self.counters.late.inc();
         }

@@ -404,10 +404,7 @@ fn imperfections_are_produced_and_counted_by_the_pipeline() {
             continue;
         }
         let ev = parse(&e.payload, &config.events, None).expect("valid event");
-        assert_eq!(
-            e.key,
-            format!("{}/{}/{}", ev.checkpoint, ev.direction, ev.lane)
-        );
+        assert_eq!(e.key, format!("{}/{}", ev.checkpoint, ev.direction));
         let short = if ev.direction == Direction::Inbound {
             "in"
         } else {
@@ -444,8 +441,8 @@ fn imperfections_are_produced_and_counted_by_the_pipeline() {
                 ids.insert(ev.event_id.to_string()),
                 "event ids are unique per passage"
             );
-            let lane = format!("{}/{}", ev.direction, ev.lane);
-            if oracle.apply(&ev.checkpoint, &lane, ev.departed_ms) {
+            let direction = format!("{}/{}", ev.checkpoint, ev.direction);
+            if oracle.apply(&direction, &ev.lane, ev.departed_ms) {
                 expected_late += 1;
             }
         }
@@ -600,7 +597,7 @@ async fn produces_keyed_messages_to_kafka() {
         if let Some(Ok(m)) = consumer.poll(std::time::Duration::from_millis(200)) {
             let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
             let e = got.entry(key).or_insert((m.partition(), Vec::new()));
-            assert_eq!(e.0, m.partition(), "one lane, one partition");
+            assert_eq!(e.0, m.partition(), "one direction, one partition");
             e.1.push(m.payload().unwrap().to_vec());
             n += 1;
         }

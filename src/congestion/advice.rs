@@ -22,9 +22,6 @@ const RECENT: usize = 32;
 const RATE_HORIZON_MS: i64 = 15 * 60_000;
 /// Inspection samples a window needs before its own mean is used for μ.
 const MIN_INSPECTIONS: u32 = 5;
-/// Recent inspections kept per direction (for the vehicles of a window still queued,
-/// and to complete a window with few samples).
-const RECENT_INSPECTIONS: usize = 64;
 
 /// What a lane's departures have shown, for its arrivals.
 #[derive(Debug, Clone)]
@@ -87,11 +84,12 @@ impl LaneTrack {
         }
     }
 
-    /// Up to when the lane's arrivals are known, given that departures are known up to
-    /// `known_ms`: the frontier, or — when the lane has been quiet longer than a
-    /// vehicle takes to cross an empty lane — everything up to that long ago.
+    /// Up to when the lane's arrivals are known, given that its direction's departures
+    /// are known up to `known_ms`: the frontier, or — when the lane has been quiet
+    /// longer than a vehicle takes to cross an empty lane (a minute plus six times its
+    /// usual inspection, at most 20 minutes) — everything up to that long ago.
     pub fn coverage_ms(&self, known_ms: i64) -> i64 {
-        let empty_lane_ms = 60_000 + (3.0 * self.inspection_ms) as i64;
+        let empty_lane_ms = 60_000 + ((6.0 * self.inspection_ms) as i64).min(19 * 60_000);
         let quiet_since = self.last_departure_ms.max(self.frontier_ms);
         if known_ms.saturating_sub(quiet_since) >= empty_lane_ms {
             self.frontier_ms.max(known_ms - empty_lane_ms)
@@ -159,24 +157,46 @@ impl ArrivalWindow {
     }
 }
 
-/// Recent inspections of a direction: `(arrived, inspection ms)`, newest last.
+/// The inspections of a direction's analysed windows (`(start, sum ms, count)`,
+/// newest last): complete once analysed, so what they lend to a later window does
+/// not depend on how far the source has read.
 #[derive(Debug, Clone, Default)]
-pub struct RecentInspections(VecDeque<(i64, i64)>);
+pub struct InspectionHistory(VecDeque<(i64, i64, u32)>);
 
-impl RecentInspections {
-    pub fn push(&mut self, arrived_ms: i64, inspection_ms: i64) {
-        if self.0.len() == RECENT_INSPECTIONS {
+/// Analysed windows kept for [`InspectionHistory`].
+const HISTORY: usize = 12;
+
+impl InspectionHistory {
+    pub fn push(&mut self, start_ms: i64, w: &ArrivalWindow) {
+        if w.inspection_n == 0 {
+            return;
+        }
+        if self.0.len() == HISTORY {
             self.0.pop_front();
         }
-        self.0.push_back((arrived_ms, inspection_ms));
+        self.0
+            .push_back((start_ms, w.inspection_sum_ms, w.inspection_n));
     }
 
-    /// Mean of the recent inspections, ms.
-    pub fn mean_ms(&self) -> Option<f64> {
-        (!self.0.is_empty())
-            .then(|| self.0.iter().map(|&(_, i)| i as f64).sum::<f64>() / self.0.len() as f64)
+    /// Sum and count of the newest analysed windows before `start_ms` (at most
+    /// [`INSPECTION_HORIZON_MS`] before it) until at least `want` inspections.
+    fn before(&self, start_ms: i64, want: u32) -> (i64, u32) {
+        let (mut sum, mut n) = (0, 0);
+        for &(s, sm, c) in self.0.iter().rev() {
+            if n >= want || s < start_ms - INSPECTION_HORIZON_MS {
+                break;
+            }
+            if s < start_ms {
+                sum += sm;
+                n += c;
+            }
+        }
+        (sum, n)
     }
 }
+
+/// How far back earlier windows lend their inspections.
+const INSPECTION_HORIZON_MS: i64 = 60 * 60_000;
 
 /// The estimates for one window of one direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -211,7 +231,7 @@ pub fn estimate(
     w: &ArrivalWindow,
     at: At,
     lanes: &[&LaneTrack],
-    recent: &RecentInspections,
+    history: &InspectionHistory,
     class_inspection_s: &[f64; 6],
 ) -> Estimate {
     let At {
@@ -236,15 +256,19 @@ pub fn estimate(
             open += 1;
         }
     }
-    // The window's own inspections; its vehicles still queued (and, below five
-    // samples, enough to make five) at the direction's recent mean.
-    let missing = (arrivals - f64::from(w.known())).max(0.0);
+    // The window's own inspections; below five, completed with the newest earlier
+    // windows'; its vehicles still queued (estimated) at the resulting mean.
     let mut sum = w.inspection_sum_ms as f64;
     let mut n = f64::from(w.inspection_n);
-    if let Some(recent_ms) = recent.mean_ms() {
-        let fill = missing.max(f64::from(MIN_INSPECTIONS) - n).max(0.0);
-        sum += fill * recent_ms;
-        n += fill;
+    if w.inspection_n < MIN_INSPECTIONS {
+        let (hs, hn) = history.before(start_ms, MIN_INSPECTIONS - w.inspection_n);
+        sum += hs as f64;
+        n += f64::from(hn);
+    }
+    let missing = (arrivals - f64::from(w.known())).max(0.0);
+    if n > 0.0 {
+        sum += missing * sum / n;
+        n += missing;
     }
     let inspection_mean_s = if n > 0.0 {
         Some(sum / n / 1000.0)
@@ -292,8 +316,8 @@ mod tests {
         l.observe(&ev(100_000, Some(400_000), 430_000));
         // Departures known to 440 s: busy (departed 10 s ago), known to its frontier.
         assert_eq!(l.coverage_ms(440_000), 100_000);
-        // Quiet for 10 minutes: an arrival would have left within 60 s + 3 × 30 s.
-        assert_eq!(l.coverage_ms(1_030_000), 1_030_000 - 150_000);
+        // Quiet for 10 minutes: an arrival would have left within 60 s + 6 × 30 s.
+        assert_eq!(l.coverage_ms(1_030_000), 1_030_000 - 240_000);
     }
 
     #[test]
@@ -315,7 +339,7 @@ mod tests {
             known_ms: 17 * 60_000 + 230_000,
             local_minute: 0,
         };
-        let e = estimate(&w, at, &[&l], &RecentInspections::default(), &[30.0; 6]);
+        let e = estimate(&w, at, &[&l], &InspectionHistory::default(), &[30.0; 6]);
         // 3 known (15, 16, 17 min) + the 3 minutes after the frontier at the lane's
         // recent 1/min.
         assert!((e.arrivals - 6.0).abs() < 0.01, "{e:?}");

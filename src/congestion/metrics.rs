@@ -17,6 +17,23 @@ pub struct DirGauges {
     pub p95: Gauge,
     pub los: Gauge,
     pub congested: Gauge,
+    pub partitions: Gauge,
+}
+
+impl DirGauges {
+    /// The start-up state: values every aggregation across instances ignores (0 for
+    /// the summed ones, NaN for the maxima).
+    pub fn reset(&self) {
+        for g in [&self.arrival, &self.open, &self.recommended, &self.exceeded] {
+            g.set(0.0);
+        }
+        for g in [&self.wait_probability, &self.congested, &self.partitions] {
+            g.set(0.0);
+        }
+        for g in [&self.service, &self.p95, &self.los] {
+            g.set(f64::NAN);
+        }
+    }
 }
 
 /// The congestion metric families.
@@ -32,6 +49,7 @@ pub struct CongestionFamilies {
     p95: GaugeVec,
     los: GaugeVec,
     congested: GaugeVec,
+    partitions: GaugeVec,
 }
 
 fn g(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
@@ -99,6 +117,11 @@ impl CongestionFamilies {
                 "1 while congested: entered when p95 passage >= congestion.enter_p95, left when below congestion.leave_p95, each after congestion.min_dwell.",
                 DIR,
             ),
+            partitions: g(
+                "lanewatch_checkpoint_partitions",
+                "Source partitions this instance reads the direction's events from. The analysis needs all of a direction's lanes in one instance: producers key by <checkpoint>/<direction>; more than one partition (or instance) means they do not.",
+                DIR,
+            ),
         }
     }
 
@@ -115,11 +138,10 @@ impl CongestionFamilies {
             p95: self.p95.with_label_values(&l),
             los: self.los.with_label_values(&l),
             congested: self.congested.with_label_values(&l),
+            partitions: self.partitions.with_label_values(&l),
         };
         // Unknown until the first window: NaN, not a misleading zero.
-        for g in [&d.service, &d.p95, &d.los] {
-            g.set(f64::NAN);
-        }
+        d.reset();
         d
     }
 
@@ -135,6 +157,7 @@ impl CongestionFamilies {
             &self.p95,
             &self.los,
             &self.congested,
+            &self.partitions,
         ]
         .into_iter()
         .map(|v| Box::new(v.clone()) as Box<dyn Collector>)

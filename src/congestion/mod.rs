@@ -12,8 +12,11 @@
 //!   evidence). This is the one definition of "congested": the gauge, the replay's
 //!   per-window flag and its episodes, and the alert rules all read it.
 //! - **Arrivals** (`arrived_at`): the advice for `[s, s+w)` is given `congestion.settle`
-//!   later, from the vehicles that *arrived* in it ([`advice`]: exact up to each lane's
-//!   FIFO frontier, the still-queued rest estimated from the lane's arrival rate).
+//!   later, from the vehicles that *arrived* in it ([`advice`]), once every lane's
+//!   arrivals are known to the window's end (each lane's FIFO frontier, or a quiet
+//!   lane's silence) — a window is sealed then, from the direction's own events only;
+//!   behind a queue longer than `settle_max` the still-queued rest is estimated from
+//!   the lane's arrival rate.
 //!   λ = arrivals / w; μ = 1 / mean inspection time of those arrivals (completed from
 //!   the direction's recent inspections when the window has fewer than five, and from
 //!   the registry's per-class means when events carry no inspection start); open
@@ -38,7 +41,7 @@ use rustc_hash::FxHashMap;
 use crate::config::{CongestionConfig, LaneKind, Registry};
 use crate::event::{Direction, Event};
 use crate::lanes::{CheckpointWindow, ClosedWindow, Lanes, window::nearest_rank, window_start};
-use advice::{ArrivalWindow, LaneTrack, RecentInspections};
+use advice::{ArrivalWindow, InspectionHistory, LaneTrack};
 use metrics::{CongestionFamilies, DirGauges};
 use state::{Hysteresis, level_of_service};
 
@@ -66,7 +69,14 @@ struct DirState {
     arrivals: BTreeMap<i64, ArrivalWindow>,
     /// Arrival windows before this start are advised on (later arrivals are ignored).
     advised_until: i64,
-    recent: RecentInspections,
+    /// Arrival windows before this start are sealed: every lane's arrivals are known
+    /// to their end (later arrivals are ignored). Sealing depends only on the
+    /// direction's own events, so the advice does not depend on how the source
+    /// interleaves partitions or how many instances share them.
+    sealed_until: i64,
+    /// Newest departure of the direction: its departures are known up to here.
+    known_ms: i64,
+    history: InspectionHistory,
     /// Passage samples of departure windows reported by the lanes, by start.
     pending: BTreeMap<i64, Vec<u32>>,
     /// Analysed departure windows awaiting their advice, by start.
@@ -75,13 +85,14 @@ struct DirState {
     last_congested: bool,
     /// Start of the newest departure window with passages.
     last_departed: i64,
+    /// Source splits (partitions) this instance read the direction from.
+    splits: Vec<u32>,
 }
 
 /// The congestion analysis of every checkpoint direction.
 pub struct Congestion {
     cfg: CongestionConfig,
     size_ms: i64,
-    lateness_ms: i64,
     families: CongestionFamilies,
     dirs: Vec<DirState>,
     dir_index: FxHashMap<(u32, Direction), usize>,
@@ -98,17 +109,10 @@ fn local_minute(t_ms: i64) -> u32 {
 impl Congestion {
     /// Every registered lane of `lanes` (dense ids) with its direction, kind and
     /// schedule; `size_ms` is the analysis window.
-    pub fn new(
-        cfg: &CongestionConfig,
-        registry: &Registry,
-        lanes: &Lanes,
-        size_ms: i64,
-        lateness_ms: i64,
-    ) -> Self {
+    pub fn new(cfg: &CongestionConfig, registry: &Registry, lanes: &Lanes, size_ms: i64) -> Self {
         let mut c = Congestion {
             cfg: cfg.clone(),
             size_ms,
-            lateness_ms,
             families: CongestionFamilies::new(),
             dirs: Vec::new(),
             dir_index: FxHashMap::default(),
@@ -145,12 +149,15 @@ impl Congestion {
             class_inspection_s: insp,
             arrivals: BTreeMap::new(),
             advised_until: i64::MIN,
-            recent: RecentInspections::default(),
+            sealed_until: i64::MIN,
+            known_ms: i64::MIN,
+            history: InspectionHistory::default(),
             pending: BTreeMap::new(),
             departed: BTreeMap::new(),
             hysteresis: Hysteresis::default(),
             last_congested: false,
             last_departed: i64::MIN,
+            splits: Vec::new(),
         });
         self.dir_index.insert((checkpoint, direction), i);
         i
@@ -170,8 +177,9 @@ impl Congestion {
         self.lanes[li] = Some((dir, LaneTrack::new(pos, kind, schedule, insp_ms)));
     }
 
-    /// An accepted event of `lane` (late ones included: a vehicle is a vehicle).
-    pub fn observe(&mut self, lane: u32, checkpoint: u32, ev: &Event<'_>) {
+    /// An accepted event of `lane` read from source split `split` (late ones included:
+    /// a vehicle is a vehicle).
+    pub fn observe(&mut self, lane: u32, checkpoint: u32, split: u32, ev: &Event<'_>) {
         let li = lane as usize;
         if self.lanes.get(li).is_none_or(Option::is_none) {
             // A lane not in the registry: any vehicle, never scheduled.
@@ -186,17 +194,61 @@ impl Congestion {
         let Some((d, track)) = self.lanes[li].as_mut() else {
             return;
         };
+        let d = *d;
         track.observe(ev);
-        let dir = &mut self.dirs[*d];
-        if let Some(i) = ev.inspection_duration_ms() {
-            dir.recent.push(ev.arrived_ms, i);
+        let dir = &mut self.dirs[d];
+        if !dir.splits.contains(&split) {
+            dir.splits.push(split);
+            dir.gauges.partitions.set(dir.splits.len() as f64);
         }
         let start = window_start(ev.arrived_ms, self.size_ms);
-        if start >= dir.advised_until {
+        if start >= dir.advised_until.max(dir.sealed_until) {
             dir.arrivals
                 .entry(start)
                 .or_default()
                 .add(track.pos, track.kind, ev);
+        }
+        dir.known_ms = dir.known_ms.max(ev.departed_ms);
+        self.seal(d);
+    }
+
+    /// Seal the direction's oldest windows whose arrivals are all known now.
+    fn seal(&mut self, d: usize) {
+        let size = self.size_ms;
+        let dir = &mut self.dirs[d];
+        if dir.sealed_until == i64::MIN {
+            match dir.arrivals.keys().next() {
+                Some(&first) => dir.sealed_until = first,
+                None => return,
+            }
+        }
+        while dir.sealed_until + size <= dir.known_ms {
+            let end = dir.sealed_until + size;
+            let covered = dir.lanes.iter().all(|&l| {
+                self.lanes[l as usize]
+                    .as_ref()
+                    .is_some_and(|(_, t)| t.coverage_ms(dir.known_ms) >= end)
+            });
+            if !covered {
+                break;
+            }
+            dir.sealed_until = end;
+        }
+    }
+
+    /// The source's split `split` went to another consumer: directions read only from
+    /// it are that consumer's to report; their gauges go back to the start-up state
+    /// (which every aggregation across instances ignores).
+    pub fn revoke_split(&mut self, split: u32) {
+        for dir in &mut self.dirs {
+            let before = dir.splits.len();
+            dir.splits.retain(|&s| s != split);
+            if dir.splits.len() != before {
+                dir.gauges.partitions.set(dir.splits.len() as f64);
+                if dir.splits.is_empty() {
+                    dir.gauges.reset();
+                }
+            }
         }
     }
 
@@ -289,7 +341,6 @@ impl Congestion {
                 wm.saturating_sub(size + self.cfg.settle_max_ms),
             )
         };
-        let known_ms = wm.saturating_add(self.lateness_ms);
         let mut starts: Vec<i64> = dir
             .arrivals
             .range(..=limit)
@@ -304,10 +355,11 @@ impl Congestion {
             .iter()
             .filter_map(|&l| self.lanes[l as usize].as_ref().map(|(_, t)| t))
             .collect();
+        let known_ms = dir.known_ms;
         let mut waiting = None;
         let mut newest = None;
         for start in starts {
-            if start > limit_max && !advice::covered(&lanes, start + size, known_ms) {
+            if start >= dir.sealed_until && start > limit_max {
                 waiting = Some(start);
                 break;
             }
@@ -320,7 +372,8 @@ impl Congestion {
                 known_ms,
                 local_minute: local_minute(start + size / 2),
             };
-            let e = advice::estimate(&arrivals, at, &lanes, &dir.recent, &dir.class_inspection_s);
+            let e = advice::estimate(&arrivals, at, &lanes, &dir.history, &dir.class_inspection_s);
+            dir.history.push(start, &arrivals);
             let minutes = size as f64 / 60_000.0;
             let lambda = e.arrivals / minutes;
             let mu = e.inspection_mean_s.filter(|&s| s > 0.0).map(|s| 60.0 / s);

@@ -1,6 +1,6 @@
 //! Lane statistics: the dense lane index (registered lanes first, unregistered ones up
-//! to a cap), each lane's cumulative series and event-time windows, and the per-checkpoint
-//! watermark that closes them (event time: [`clock`]).
+//! to a cap), each lane's cumulative series and event-time windows, and the watermark
+//! of each checkpoint direction that closes them (event time: [`clock`]).
 
 pub mod clock;
 pub mod stats;
@@ -39,10 +39,14 @@ pub struct Lane {
     pub streams: Vec<Stream>,
 }
 
-/// Event-time state of one checkpoint.
+/// Event-time state of one checkpoint direction: the unit producers keep in one
+/// partition (key `<checkpoint>/<direction>`), so one instance owns its clock, its
+/// windows and its congestion analysis whatever the number of instances.
 #[derive(Debug)]
 pub struct CheckpointState {
+    /// The checkpoint's id.
     pub id: String,
+    pub direction: Direction,
     /// Reference time, watermark and next sweep.
     pub clock: CheckpointClock,
     pub lanes: Vec<u32>,
@@ -81,7 +85,8 @@ impl Observer for () {}
 pub struct Lanes {
     /// Dense ids by a hash of (checkpoint, direction, lane), compared against the key.
     index: HashTable<u32>,
-    cp_index: FxHashMap<String, u32>,
+    /// (checkpoint, direction) → index into `checkpoints`.
+    cp_index: FxHashMap<(String, Direction), u32>,
     pub lanes: Vec<Lane>,
     pub checkpoints: Vec<CheckpointState>,
     dynamic: usize,
@@ -156,16 +161,17 @@ impl Lanes {
         lane: &str,
         registered: bool,
     ) -> u32 {
-        let cp = match self.cp_index.get(checkpoint) {
+        let cp = match self.cp_index.get(&(checkpoint.to_owned(), direction)) {
             Some(&c) => c,
             None => {
                 let c = self.checkpoints.len() as u32;
                 self.checkpoints.push(CheckpointState {
                     id: checkpoint.to_owned(),
+                    direction,
                     clock: CheckpointClock::default(),
                     lanes: Vec::new(),
                 });
-                self.cp_index.insert(checkpoint.to_owned(), c);
+                self.cp_index.insert((checkpoint.to_owned(), direction), c);
                 c
             }
         };
@@ -315,6 +321,19 @@ impl Lanes {
                 if self.clock.could_close(&self.checkpoints[c].clock) {
                     self.advance(c as u32, i64::MIN, observer);
                 }
+            }
+        }
+    }
+
+    /// The source's split `split` went to another consumer: it holds nothing back, and
+    /// lanes read only from it stop exporting window gauges (their new owner does).
+    pub fn revoke_split(&mut self, split: u32) {
+        let _ = self.clock.set_pending(split, false);
+        for lane in &mut self.lanes {
+            let before = lane.streams.len();
+            lane.streams.retain(|s| s.split != split);
+            if before > 0 && lane.streams.is_empty() {
+                lane.stats.reset_windows();
             }
         }
     }

@@ -125,6 +125,16 @@ impl LaneCells {
     pub fn quantile(&self, window: usize, q: usize) -> &F64Cell {
         &self.quantiles[window * self.n_quantiles + q]
     }
+
+    /// Back to the start-up state of the window gauges (the lane went to another
+    /// instance: its windows are that instance's to report now). Counters and
+    /// histograms stay: Prometheus sums them across instances.
+    pub fn reset_windows(&self) {
+        self.throughput.iter().for_each(|c| c.set(0.0));
+        self.quantiles.iter().for_each(|c| c.set(f64::NAN));
+        self.level_of_service.set(f64::NAN);
+        self.queue_length.set(0.0);
+    }
 }
 
 /// Picks one of a lane's histograms (for encoding).

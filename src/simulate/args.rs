@@ -85,7 +85,7 @@ pub struct SimulateArgs {
     /// Kafka bootstrap servers.
     #[arg(long, value_name = "HOST:PORT,...", default_value = "127.0.0.1:9092")]
     pub brokers: String,
-    /// Kafka topic (messages keyed <checkpoint>/<direction>/<lane>).
+    /// Kafka topic (messages keyed <checkpoint>/<direction>).
     #[arg(long, value_name = "TOPIC", default_value = "checkpoint.passages")]
     pub topic: String,
     /// A librdkafka producer option, repeatable, e.g. -X compression.type=zstd.

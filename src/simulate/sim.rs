@@ -66,7 +66,7 @@ pub enum EventKind {
 /// One Kafka message in delivery order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimEvent {
-    /// `<checkpoint>/<direction>/<lane>`.
+    /// `<checkpoint>/<direction>` (a direction stays in one partition).
     pub key: String,
     pub payload: Vec<u8>,
     /// When the sensor delivers it (simulated Unix ms); non-decreasing along the stream.
@@ -150,7 +150,9 @@ impl Simulator {
                     let r = &mut rank[super::check::kind_index(l.kind)];
                     let (head, middle) = lane_parts(&cp.id, direction.as_str(), &l.id);
                     lanes.push(LaneOut {
-                        key: format!("{}/{}/{}", cp.id, direction, l.id),
+                        // A checkpoint direction in one partition: its lanes are
+                        // analysed as one pool by one instance (DESIGN §1, §2).
+                        key: format!("{}/{}", cp.id, direction),
                         head,
                         middle,
                     });

@@ -1,4 +1,4 @@
-//! Where simulated messages go: a Kafka topic (keyed `<checkpoint>/<direction>/<lane>`,
+//! Where simulated messages go: a Kafka topic (keyed `<checkpoint>/<direction>`,
 //! librdkafka options passed through), or JSONL — one message per line — to a file or
 //! standard output. A Kafka message counts as written once the broker acknowledged it.
 

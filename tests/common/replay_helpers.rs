@@ -227,7 +227,7 @@ pub fn expect(lines: &[Line], from: i64, to: i64, window: i64, lateness: i64) ->
         }
         x.accepted += 1;
         let key = (e.cp.to_string(), e.dir.to_string(), e.lane.to_string());
-        let late = oracle.apply(e.cp, &format!("{}/{}", e.dir, e.lane), e.departed);
+        let late = oracle.apply(&format!("{}/{}", e.cp, e.dir), e.lane, e.departed);
         if late {
             x.late += 1;
         } else {
@@ -272,9 +272,10 @@ pub const T0: i64 = 1_764_108_000_000;
 /// within `lane_idle_timeout` of the split's time. An event is late when it departs
 /// more than the allowed lateness before its stream's time, or — on an idle or new
 /// stream — more than lateness + lane idle timeout before the split's time, or before
-/// its checkpoint's watermark. The watermark is the oldest live stream of the
-/// checkpoint, or the split's time minus the lane idle timeout if older, minus the
-/// lateness, taken each time it passes the next boundary of the smallest window.
+/// its checkpoint direction's watermark. The watermark is the oldest live stream of the
+/// checkpoint direction, or the split's time minus the lane idle timeout if older,
+/// minus the lateness, taken each time it passes the next boundary of the smallest
+/// window. (`checkpoint` below names a checkpoint direction.)
 pub struct LateOracle {
     lateness: i64,
     idle: i64,

@@ -75,6 +75,7 @@ impl Splits {
                 Self::set(t, p, true, pipeline);
             } else if let Some(mut t) = self.tracks.remove(&p) {
                 Self::set(&mut t, p, false, pipeline);
+                pipeline.revoke_split(split_id(p));
             }
         }
     }
