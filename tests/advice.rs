@@ -145,14 +145,14 @@ fn baimiao(events: &[(&str, &str, i64)]) -> Vec<CheckpointWindow> {
 
 #[test]
 fn open_lanes_follow_the_registry_and_never_change_after_the_fact() {
-    // 12:05 Beijing: baimiao inbound has 01–04, B1, B2 and T1 open all day (7 lanes);
-    // 05 and 06 only 06:00–10:00.
+    // 12:05 Beijing: baimiao inbound has 01–04, B1–B3, T1 and T2 open all day (9 of
+    // its 12 lanes); 05–07 only 06:00–10:00.
     let noon = lanewatch::time::parse_timestamp("2026-11-26T12:05:00+08:00").unwrap();
     let two = [("e1", "01", noon + 60_000), ("e2", "01", noon + 120_000)];
     let first = baimiao(&two);
     assert_eq!(first.len(), 1, "{first:?}");
-    assert_eq!(first[0].open_lanes, 7, "{:?}", first[0]);
-    assert_eq!(first[0].lanes, 9);
+    assert_eq!(first[0].open_lanes, 9, "{:?}", first[0]);
+    assert_eq!(first[0].lanes, 12);
     assert!(first[0].wait_probability < 0.01, "{:?}", first[0]);
     // A third event in the next window adds a window; the first is analysed once, with
     // the same lanes and advice (it was: open lanes 1, wait probability 1).

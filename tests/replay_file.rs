@@ -211,9 +211,9 @@ fn run_ground_truth(seed: u64) {
             "{cp} {d} peak hour start"
         );
         // Congestion: the state of the direction-wide p95 (on-time events) per window,
-        // from the definition (enter at 10 min, leave below 7, 10 min dwell; an empty
-        // window keeps it); episodes are its runs.
-        let mut state = CongestionOracle::new(600_000, 420_000, 600_000);
+        // from the definition (enter at 10 min, leave below 7, 10 min dwell; a window
+        // of fewer than 20 passages keeps it); episodes are its runs.
+        let mut state = CongestionOracle::new(600_000, 420_000, 600_000, 20);
         let mut want_eps: Vec<(i64, i64, i64)> = Vec::new();
         let mut in_episode = false;
         for k in 0..n_windows as i64 {
@@ -226,7 +226,7 @@ fn run_ground_truth(seed: u64) {
                 .collect();
             s.sort();
             let p95 = (!s.is_empty()).then(|| nearest_rank_pct(&s, 95));
-            if !state.window(p95.map(|p| p as f64), start + W) {
+            if !state.window(s.len(), p95.map(|p| p as f64), start + W) {
                 in_episode = false;
                 continue;
             }

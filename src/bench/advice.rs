@@ -80,6 +80,7 @@ pub fn score(config: &Config, opts: SimOptions) -> Score {
         enter_p95_ms: config.congestion.enter_p95_ms,
         leave_p95_ms: config.congestion.leave_p95_ms,
         min_dwell_ms: config.congestion.min_dwell_ms,
+        min_passages: config.congestion.min_passages,
     };
     let mut sim = Simulator::new(&config.registry, opts)
         .and_then(|s| s.with_truth(truth_opts))

@@ -88,6 +88,9 @@ pub struct CongestionConfig {
     pub enter_p95_ms: i64,
     pub leave_p95_ms: i64,
     pub min_dwell_ms: i64,
+    /// A window's p95 is evidence for the congestion state only with at least this many
+    /// departures (below twenty, the nearest-rank p95 is the slowest vehicle).
+    pub min_passages: u64,
     /// How long after a window ends its arrivals are counted (most have departed by
     /// then) before the advice for it is given.
     pub settle_ms: i64,
@@ -625,6 +628,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             enter_p95_ms: ms(cg.enter_p95),
             leave_p95_ms: ms(cg.leave_p95),
             min_dwell_ms: ms(cg.min_dwell),
+            min_passages: cg.min_passages,
             settle_ms: ms(cg.settle),
             settle_max_ms: ms(cg.settle_max),
             los_bands_ms,

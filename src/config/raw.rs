@@ -49,6 +49,7 @@ pub(super) struct RawCongestion {
     pub(super) leave_p95: Duration,
     #[serde(deserialize_with = "d")]
     pub(super) min_dwell: Duration,
+    pub(super) min_passages: u64,
     #[serde(deserialize_with = "d")]
     pub(super) settle: Duration,
     #[serde(deserialize_with = "d")]
@@ -66,6 +67,7 @@ impl Default for RawCongestion {
             enter_p95: s(600),
             leave_p95: s(420),
             min_dwell: s(600),
+            min_passages: 20,
             settle: s(300),
             settle_max: s(3 * 3600),
             los_bands: DEFAULT_LOS_BANDS_S.iter().map(|&b| s(b).into()).collect(),

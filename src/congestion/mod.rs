@@ -313,7 +313,9 @@ impl Congestion {
             let p95_ms = f64::from(nearest_rank(&samples, 0.95));
             let mean_s = samples.iter().map(|&s| f64::from(s)).sum::<f64>() / n as f64 / 1000.0;
             let los = level_of_service(mean_s * 1000.0, &self.cfg.los_bands_ms);
-            let congested = dir.hysteresis.update(Some(p95_ms), start + size, &self.cfg);
+            let congested = dir
+                .hysteresis
+                .update(Some(p95_ms), n as u64, start + size, &self.cfg);
             let g = &dir.gauges;
             g.p95.set(p95_ms / 1000.0);
             g.los.set(f64::from(los));

@@ -39,9 +39,18 @@ impl Hysteresis {
         self.congested
     }
 
-    /// Feed the p95 passage time of a window ending at `at_ms`; `None` (no passages)
-    /// is no evidence either way and keeps the state.
-    pub fn update(&mut self, p95_ms: Option<f64>, at_ms: i64, cfg: &CongestionConfig) -> bool {
+    /// Feed the p95 passage time of a window of `passages` departures ending at `at_ms`;
+    /// `None` (no passages) is no evidence either way and keeps the state. Entering
+    /// needs at least `congestion.min_passages` departures (below, the nearest-rank p95
+    /// is just the slowest vehicle); leaving does not: a window whose slowest vehicles
+    /// passed quickly is evidence enough.
+    pub fn update(
+        &mut self,
+        p95_ms: Option<f64>,
+        passages: u64,
+        at_ms: i64,
+        cfg: &CongestionConfig,
+    ) -> bool {
         let Some(p95) = p95_ms else {
             return self.congested;
         };
@@ -49,7 +58,7 @@ impl Hysteresis {
         let flip = if self.congested {
             p95 < cfg.leave_p95_ms as f64
         } else {
-            p95 >= cfg.enter_p95_ms as f64
+            p95 >= cfg.enter_p95_ms as f64 && passages >= cfg.min_passages
         };
         if flip && dwelt {
             self.congested = !self.congested;
@@ -71,6 +80,7 @@ mod tests {
             enter_p95_ms: 600_000,
             leave_p95_ms: 420_000,
             min_dwell_ms: 600_000,
+            min_passages: 1,
             settle_ms: 300_000,
             settle_max_ms: 3_600_000,
             los_bands_ms: vec![75_000, 150_000, 262_000, 412_000, 600_000],
@@ -101,7 +111,7 @@ mod tests {
         let mut flips = 0;
         let mut last = false;
         for (i, s) in noisy.iter().enumerate() {
-            let now = h.update(Some(s * 1000.0), i as i64 * w, &c);
+            let now = h.update(Some(s * 1000.0), 100, i as i64 * w, &c);
             flips += usize::from(now != last);
             last = now;
         }
@@ -112,13 +122,16 @@ mod tests {
         // Falling below leave exits (dwell satisfied), and a single window back above
         // enter within the dwell does not re-enter.
         let t = 20 * w;
-        assert!(!h.update(Some(400_000.0), t, &c));
+        assert!(!h.update(Some(400_000.0), 100, t, &c));
         assert!(
-            !h.update(Some(650_000.0), t + w, &c),
+            !h.update(Some(650_000.0), 100, t + w, &c),
             "within the minimum dwell"
         );
-        assert!(h.update(Some(650_000.0), t + 2 * w, &c), "after the dwell");
+        assert!(
+            h.update(Some(650_000.0), 100, t + 2 * w, &c),
+            "after the dwell"
+        );
         // No passages: no evidence, state kept.
-        assert!(h.update(None, t + 3 * w, &c));
+        assert!(h.update(None, 0, t + 3 * w, &c));
     }
 }

@@ -413,7 +413,7 @@ mod tests {
             .enumerate()
             .map(|(i, p)| {
                 let start = i as i64 * 300_000;
-                let congested = h.update(p.map(|s| s * 1000.0), start + 300_000, &cfg);
+                let congested = h.update(p.map(|s| s * 1000.0), 100, start + 300_000, &cfg);
                 CheckpointWindow {
                     checkpoint: "c".into(),
                     direction: Direction::Inbound,

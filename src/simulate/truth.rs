@@ -71,11 +71,12 @@ pub struct TruthOptions {
     pub risk: f64,
     /// Congestion state: entered when not congested and a window's p95 passage time is
     /// `≥ enter_p95`, left when congested and p95 `< leave_p95`, a change only when
-    /// `min_dwell` has passed since the last (times at window ends; no windows without
-    /// departures count as evidence).
+    /// `min_dwell` has passed since the last (times at window ends; a window without
+    /// departures is no evidence, and entering needs `min_passages` of them).
     pub enter_p95_ms: i64,
     pub leave_p95_ms: i64,
     pub min_dwell_ms: i64,
+    pub min_passages: u64,
 }
 
 impl TruthOptions {
@@ -90,6 +91,7 @@ impl TruthOptions {
             enter_p95_ms: c.enter_p95_ms,
             leave_p95_ms: c.leave_p95_ms,
             min_dwell_ms: c.min_dwell_ms,
+            min_passages: c.min_passages,
         }
     }
 
@@ -385,7 +387,7 @@ impl Truth {
             let flip = if st.congested {
                 p95 < o.leave_p95_ms
             } else {
-                p95 >= o.enter_p95_ms
+                p95 >= o.enter_p95_ms && departures >= o.min_passages
             };
             if flip && dwelt {
                 st.congested = !st.congested;

@@ -342,33 +342,36 @@ impl LateOracle {
 
 /// The congestion state written from its definition (`[congestion]`): entered when a
 /// window's p95 reaches `enter`, left when below `leave`, each only `dwell` after the
-/// last change (measured at window ends); a window without passages keeps the state.
+/// last change (measured at window ends); a window without passages keeps the state,
+/// and entering needs at least `min_passages`.
 pub struct CongestionOracle {
     pub enter: f64,
     pub leave: f64,
     pub dwell: i64,
+    pub min_passages: usize,
     congested: bool,
     since: i64,
 }
 
 impl CongestionOracle {
-    pub fn new(enter_ms: i64, leave_ms: i64, dwell_ms: i64) -> Self {
+    pub fn new(enter_ms: i64, leave_ms: i64, dwell_ms: i64, min_passages: usize) -> Self {
         CongestionOracle {
             enter: enter_ms as f64,
             leave: leave_ms as f64,
             dwell: dwell_ms,
+            min_passages,
             congested: false,
             since: i64::MIN,
         }
     }
 
-    /// The state after a window ending at `end_ms` with p95 `p95_ms` (`None`: empty).
-    pub fn window(&mut self, p95_ms: Option<f64>, end_ms: i64) -> bool {
+    /// The state after a window ending at `end_ms` with `n` passages of p95 `p95_ms`.
+    pub fn window(&mut self, n: usize, p95_ms: Option<f64>, end_ms: i64) -> bool {
         if let Some(p) = p95_ms {
             let change = if self.congested {
                 p < self.leave
             } else {
-                p >= self.enter
+                p >= self.enter && n >= self.min_passages
             };
             if change && end_ms.saturating_sub(self.since) >= self.dwell {
                 self.congested = !self.congested;
