@@ -152,6 +152,19 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// Minutes since local midnight in Beijing (UTC+8 all year, no daylight saving) of
+/// Unix milliseconds: the clock of the registry's `open` hours.
+pub fn beijing_minute(t_ms: i64) -> u32 {
+    (t_ms.div_euclid(60_000) + 8 * 60).rem_euclid(1440) as u32
+}
+
+/// Whether `schedule` (open intervals in local minutes, `[start, end)`; empty: always
+/// open) has a lane open at Unix milliseconds `t_ms`.
+pub fn scheduled_open(schedule: &[(u32, u32)], t_ms: i64) -> bool {
+    let m = beijing_minute(t_ms);
+    schedule.is_empty() || schedule.iter().any(|&(a, b)| m >= a && m < b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,7 +148,7 @@ fn prometheus_answers_with_the_replayed_counts() {
             let le = query(
                 &base,
                 &format!(
-                    "lanewatch_passage_duration_seconds_bucket{{checkpoint=\"{cp}\",direction=\"{d}\",lane=\"{lane}\",le=\"300.0\"}}"
+                    "lanewatch_passage_duration_seconds_bucket{{checkpoint=\"{cp}\",direction=\"{d}\",lane=\"{lane}\",le=\"300\"}}"
                 ),
                 at / 1000,
             );

@@ -64,6 +64,45 @@ fn default_kind() -> LaneKind {
     LaneKind::Mixed
 }
 
+impl LaneKind {
+    /// Whether this kind of lane is meant for `class` (vehicles of a class no lane of
+    /// the direction is meant for take any lane).
+    pub fn serves(self, class: crate::event::VehicleClass) -> bool {
+        use crate::event::VehicleClass as V;
+        match self {
+            LaneKind::Mixed => true,
+            LaneKind::Car => matches!(class, V::Car | V::Van | V::Motorcycle),
+            LaneKind::Bus => class == V::Bus,
+            LaneKind::Truck => matches!(class, V::Truck | V::Other),
+        }
+    }
+}
+
+/// The 99.9th percentile of a log-normal inspection time relative to its mean, at the
+/// spread inspection times show (σ ≈ 0.45): `exp(3.09σ − σ²/2)`.
+pub const INSPECTION_P999_OVER_MEAN: f64 = 3.6;
+
+impl Checkpoint {
+    /// The longest inspection a vehicle that uses this lane plausibly takes (seconds):
+    /// over the classes the lane is meant for and those no lane of its direction is
+    /// meant for, the registry's mean × [`INSPECTION_P999_OVER_MEAN`]. A lane silent
+    /// for less may just be inspecting one vehicle.
+    pub fn lane_inspection_max_s(&self, lane: &LaneDef) -> f64 {
+        let kinds: Vec<LaneKind> = self
+            .lanes
+            .iter()
+            .filter(|l| l.direction == lane.direction)
+            .map(|l| l.kind)
+            .collect();
+        crate::event::VehicleClass::ALL
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| lane.kind.serves(c) || !kinds.iter().any(|k| k.serves(c)))
+            .map(|(i, _)| self.inspection_s[i] * INSPECTION_P999_OVER_MEAN)
+            .fold(0.0, f64::max)
+    }
+}
+
 /// A validated registry.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {

@@ -56,6 +56,7 @@ struct Departures {
     mean_s: Option<f64>,
     los: Option<u8>,
     congested: bool,
+    known_at_ms: i64,
 }
 
 struct DirState {
@@ -329,6 +330,7 @@ impl Congestion {
                     mean_s: Some(mean_s),
                     los: Some(los),
                     congested,
+                    known_at_ms: dir.known_ms,
                 },
             );
         }
@@ -423,6 +425,8 @@ impl Congestion {
                 wait_probability: wait_p,
                 level_of_service: departures.and_then(|d| d.los),
                 congested: dir.last_congested,
+                closed_at_ms: departures.map_or(start + size, |d| d.known_at_ms),
+                advised_at_ms: known_ms.max(start + size),
             });
         }
         if all {

@@ -131,7 +131,14 @@ impl Lanes {
             scratch: QuantileScratch::new(),
         };
         for (cp, lane) in config.registry.lanes() {
-            lanes.insert(&cp.id, lane.direction, &lane.id, true);
+            let max = cp.lane_inspection_max_s(lane);
+            lanes.insert(
+                &cp.id,
+                lane.direction,
+                &lane.id,
+                Some(lane.open.clone()),
+                max,
+            );
         }
         lanes
     }
@@ -159,8 +166,10 @@ impl Lanes {
         checkpoint: &str,
         direction: Direction,
         lane: &str,
-        registered: bool,
+        schedule: Option<Vec<(u32, u32)>>,
+        inspection_max_s: f64,
     ) -> u32 {
+        let registered = schedule.is_some();
         let cp = match self.cp_index.get(&(checkpoint.to_owned(), direction)) {
             Some(&c) => c,
             None => {
@@ -190,7 +199,13 @@ impl Lanes {
             },
             checkpoint: cp,
             registered,
-            stats: self.series.lane(checkpoint, direction.as_str(), lane),
+            stats: self.series.lane(
+                checkpoint,
+                direction.as_str(),
+                lane,
+                schedule,
+                inspection_max_s,
+            ),
             windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
             last_departure_ms: None,
             streams: Vec::new(),
@@ -208,7 +223,12 @@ impl Lanes {
             return Resolve::Overflow;
         }
         self.dynamic += 1;
-        Resolve::Lane(self.insert(checkpoint, direction, lane, false))
+        // Not in the registry: any vehicle may use it.
+        let max = crate::config::registry::default_inspection_s()
+            .into_iter()
+            .fold(0.0, f64::max)
+            * crate::config::registry::INSPECTION_P999_OVER_MEAN;
+        Resolve::Lane(self.insert(checkpoint, direction, lane, None, max))
     }
 
     /// Look up a lane without creating it.
@@ -354,6 +374,7 @@ impl Lanes {
             ..
         } = self;
         let cp = &mut checkpoints[checkpoint as usize];
+        let known_at_ms = cp.clock.reference_ms;
         for &id in &cp.lanes {
             let Lane {
                 key,
@@ -376,6 +397,7 @@ impl Lanes {
                         count: data.samples.len() as u64,
                         quantiles: q,
                         data,
+                        known_at_ms,
                     };
                     stats.throughput[i].set(closed.throughput_per_minute());
                     for j in 0..quantiles.len() {

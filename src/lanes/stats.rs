@@ -119,6 +119,12 @@ pub struct LaneCells {
     /// queue length by Little's law.
     pub level_of_service: F64Cell,
     pub queue_length: F64Cell,
+    /// The registry's open hours (local minutes; empty: always); `None` for a lane
+    /// the registry does not list.
+    pub schedule: Option<Vec<(u32, u32)>>,
+    /// The longest inspection a vehicle using the lane plausibly takes (seconds, from
+    /// the registry: `Checkpoint::lane_inspection_max_s`).
+    pub inspection_max_s: f64,
 }
 
 impl LaneCells {
@@ -183,7 +189,14 @@ impl LaneSeries {
     }
 
     /// Create (and so export at zero) the series of one lane.
-    pub fn lane(&self, checkpoint: &str, direction: &str, lane: &str) -> LaneStats {
+    pub fn lane(
+        &self,
+        checkpoint: &str,
+        direction: &str,
+        lane: &str,
+        schedule: Option<Vec<(u32, u32)>>,
+        inspection_max_s: f64,
+    ) -> LaneStats {
         let s = &self.0;
         let nq = s.quantile_labels.len();
         let cells = Arc::new(LaneCells {
@@ -206,6 +219,8 @@ impl LaneSeries {
             n_quantiles: nq,
             level_of_service: F64Cell::new(f64::NAN),
             queue_length: F64Cell::default(),
+            schedule,
+            inspection_max_s,
         });
         s.lanes
             .write()
@@ -326,7 +341,7 @@ impl LaneSeries {
                 }
             }
         }
-        let gauges: [Gauge; 2] = [
+        let gauges: [Gauge; 3] = [
             (
                 "lanewatch_lane_level_of_service",
                 "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
@@ -337,12 +352,33 @@ impl LaneSeries {
                 "Vehicles queued at the lane by Little's law: departures per minute x mean queue wait (passage - inspection).",
                 |l| l.queue_length.get(),
             ),
+            (
+                "lanewatch_lane_inspection_max_seconds",
+                INSPECTION_MAX_HELP,
+                |l| l.inspection_max_s,
+            ),
         ];
         for g in gauges {
             single_gauge(out, &lanes, &mut num, g);
         }
+        let g = "lanewatch_lane_scheduled_open";
+        header(out, g, "gauge", SCHEDULED_OPEN_HELP);
+        let now = crate::time::now_ms();
+        for l in lanes.iter() {
+            let open = l
+                .schedule
+                .as_ref()
+                .is_none_or(|s| crate::time::scheduled_open(s, now));
+            line(out, g, &l.labels, "", num.int(u64::from(open)));
+        }
     }
 }
+
+/// Help of `lanewatch_lane_inspection_max_seconds` (live and backfill).
+pub const INSPECTION_MAX_HELP: &str = "The longest inspection a vehicle that uses the lane plausibly takes (the registry's per-class mean inspection x 3.6, the 99.9th percentile of log-normal inspection times), over the classes the lane serves and those no lane of its direction serves: a shorter silence of the lane may be one vehicle inspected.";
+
+/// Help of `lanewatch_lane_scheduled_open` (live and backfill).
+pub const SCHEDULED_OPEN_HELP: &str = "1 while the registry's `open` hours have the lane open (Beijing time; always for lanes without hours or not in the registry), else 0. A lane the schedule closes is not a stalled lane.";
 
 /// Name, help and value of a gauge family with one series per lane.
 type Gauge = (&'static str, &'static str, fn(&LaneCells) -> f64);

@@ -25,6 +25,9 @@ pub struct ClosedWindow<'a> {
     pub quantiles: &'a [f64],
     /// What the window held (passage-time samples in ms, inspection sums).
     pub data: &'a WindowData,
+    /// The newest departure of the checkpoint direction when the window closed: when a
+    /// live service reading in departure order would have published it.
+    pub known_at_ms: i64,
 }
 
 impl ClosedWindow<'_> {
@@ -198,6 +201,11 @@ pub struct CheckpointWindow {
     /// 1 (A) … 6 (F), from the mean passage time; `None` for an empty window.
     pub level_of_service: Option<u8>,
     pub congested: bool,
+    /// When the departure side (passages, p95, level of service, congested) and the
+    /// advice were known: the direction's newest departure at the time (what a live
+    /// service reading in departure order would have published them at).
+    pub closed_at_ms: i64,
+    pub advised_at_ms: i64,
 }
 
 /// Exact nearest-rank quantiles of a window's samples. (An HdrHistogram per window

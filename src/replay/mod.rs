@@ -259,8 +259,9 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
         to_ms: args.to,
         window_ms: args.window,
         congestion_threshold_ms: config.congestion.enter_p95_ms,
+        settle_ms: config.congestion.settle_ms,
     };
-    let observer = ReplayObserver::new(args.from, args.to, args.window, &config.buckets.passage);
+    let observer = ReplayObserver::new(args.from, args.to, args.window, &config.buckets);
     let mut driver = Driver::new(
         Pipeline::with_observer(&config, observer),
         !args.no_progress,
@@ -385,7 +386,7 @@ pub fn run(args: ReplayArgs, shutdown: CancellationToken) -> Result<(), ReplayEr
 /// window, producing no output: `(events read, seconds)`. For `lanewatch bench`.
 pub fn bench_file(path: &Path) -> Result<(u64, f64), ReplayError> {
     let config = Config::with_registry(Registry::default()).for_replay(300_000, None);
-    let observer = ReplayObserver::new(None, None, 300_000, &config.buckets.passage);
+    let observer = ReplayObserver::new(None, None, 300_000, &config.buckets);
     let mut driver = Driver::new(Pipeline::with_observer(&config, observer), false);
     let t = Instant::now();
     let mut input = Input::open(path)?;
@@ -398,6 +399,7 @@ pub fn bench_file(path: &Path) -> Result<(u64, f64), ReplayError> {
         to_ms: None,
         window_ms: 300_000,
         congestion_threshold_ms: 600_000,
+        settle_ms: 300_000,
     };
     let r = driver.finish(&params);
     let secs = t.elapsed().max(Duration::from_nanos(1)).as_secs_f64();

@@ -26,6 +26,10 @@ pub struct Dist {
 
 const BATCH: usize = 4096;
 
+/// The scrape interval the backfill reproduces for the newest-departure gauges (the
+/// deploy's Prometheus scrapes every 15 s).
+pub const SLOT_MS: i64 = 15_000;
+
 impl Dist {
     fn new() -> Self {
         Dist {
@@ -81,9 +85,14 @@ pub struct WindowStat {
     pub count: u64,
     /// p50, p90, p95, p99 in seconds (the replay's quantiles); empty for no passages.
     pub quantiles: Vec<f64>,
+    /// The lane's queue length (Little's law) as the congestion analysis set it.
+    pub queue_length: f64,
+    /// When a live service would have published the window (see `ClosedWindow`).
+    pub known_at_ms: i64,
 }
 
-/// Passage-time histogram buckets of one lane over one window (OpenMetrics backfill).
+/// Passage-time histogram buckets of one lane over one window (OpenMetrics backfill),
+/// and the same for inspection times (events that carry them).
 #[derive(Debug, Clone)]
 pub struct BucketWindow {
     pub start_ms: i64,
@@ -91,6 +100,12 @@ pub struct BucketWindow {
     pub sum_ms: i64,
     /// Non-cumulative counts per bucket bound; the last entry is `+Inf`.
     pub buckets: Vec<u64>,
+    pub inspection_count: u64,
+    pub inspection_sum_ms: i64,
+    pub inspection_buckets: Vec<u64>,
+    pub queue_count: u64,
+    pub queue_sum_ms: i64,
+    pub queue_buckets: Vec<u64>,
 }
 
 /// Everything collected for one lane.
@@ -103,8 +118,11 @@ pub struct LaneData {
     pub windows: BTreeMap<i64, WindowStat>,
     /// Ascending by start (kept sorted; almost every event is in the newest).
     pub buckets: Vec<BucketWindow>,
-    /// Departures per minute (Unix minute → count), ascending.
-    pub minutes: Vec<(i64, u32)>,
+    /// Departures per minute: (Unix minute, count, newest departure ms), ascending.
+    pub minutes: Vec<(i64, u32, i64)>,
+    /// Newest departure per 15-second slot (Unix ms / 15 000), ascending: the last
+    /// departure as a 15-second scrape would have seen it (OpenMetrics backfill).
+    pub slots: Vec<(i64, i64)>,
 }
 
 impl LaneData {
@@ -117,6 +135,7 @@ impl LaneData {
             windows: BTreeMap::new(),
             buckets: Vec::new(),
             minutes: Vec::new(),
+            slots: Vec::new(),
         }
     }
 }
@@ -138,6 +157,9 @@ pub struct ReplayObserver {
     window_ms: i64,
     /// Bucket upper bounds in ms (passage-time histogram of the configuration).
     bounds_ms: Vec<i64>,
+    /// The same for the inspection-time and queue-wait histograms.
+    inspection_bounds_ms: Vec<i64>,
+    queue_bounds_ms: Vec<i64>,
     pub lanes: Vec<LaneData>,
     /// Samples of windows not yet closed on every lane of the checkpoint:
     /// (checkpoint, direction) → window start → passage times (ms).
@@ -153,21 +175,22 @@ pub struct ReplayObserver {
 }
 
 impl ReplayObserver {
-    /// `bucket_bounds_s`: the passage-duration histogram buckets (seconds).
+    /// The passage-duration and inspection-duration histogram buckets (seconds).
     pub fn new(
         from_ms: Option<i64>,
         to_ms: Option<i64>,
         window_ms: i64,
-        bucket_bounds_s: &[f64],
+        buckets: &crate::config::Buckets,
     ) -> Self {
+        let ms =
+            |v: &[f64]| -> Vec<i64> { v.iter().map(|s| (s * 1000.0).floor() as i64).collect() };
         ReplayObserver {
             from_ms,
             to_ms,
             window_ms,
-            bounds_ms: bucket_bounds_s
-                .iter()
-                .map(|s| (s * 1000.0).floor() as i64)
-                .collect(),
+            bounds_ms: ms(&buckets.passage),
+            inspection_bounds_ms: ms(&buckets.inspection),
+            queue_bounds_ms: ms(&buckets.queue_wait),
             lanes: Vec::new(),
             pending: FxHashMap::default(),
             directions: BTreeMap::new(),
@@ -179,6 +202,14 @@ impl ReplayObserver {
 
     pub fn bucket_bounds_ms(&self) -> &[i64] {
         &self.bounds_ms
+    }
+
+    pub fn inspection_bounds_ms(&self) -> &[i64] {
+        &self.inspection_bounds_ms
+    }
+
+    pub fn queue_bounds_ms(&self) -> &[i64] {
+        &self.queue_bounds_ms
     }
 
     fn lane(&mut self, lane: u32) -> &mut LaneData {
@@ -240,6 +271,12 @@ impl Observer for ReplayObserver {
         let passage = ev.passage_ms();
         let bucket = self.bounds_ms.partition_point(|&b| b < passage);
         let nbuckets = self.bounds_ms.len() + 1;
+        let inspection = ev.inspection_duration_ms();
+        let insp_bucket = inspection.map(|i| self.inspection_bounds_ms.partition_point(|&b| b < i));
+        let insp_nbuckets = self.inspection_bounds_ms.len() + 1;
+        let queue = ev.queue_wait_ms();
+        let queue_bucket = queue.map(|q| self.queue_bounds_ms.partition_point(|&b| b < q));
+        let queue_nbuckets = self.queue_bounds_ms.len() + 1;
         let d = self.lane(lane);
         d.passages += 1;
         d.passage.record(passage);
@@ -262,6 +299,12 @@ impl Observer for ReplayObserver {
                             count: 0,
                             sum_ms: 0,
                             buckets: vec![0; nbuckets],
+                            inspection_count: 0,
+                            inspection_sum_ms: 0,
+                            inspection_buckets: vec![0; insp_nbuckets],
+                            queue_count: 0,
+                            queue_sum_ms: 0,
+                            queue_buckets: vec![0; queue_nbuckets],
                         },
                     );
                     i
@@ -272,12 +315,38 @@ impl Observer for ReplayObserver {
         b.count += 1;
         b.sum_ms += passage;
         b.buckets[bucket] += 1;
+        if let (Some(i), Some(k)) = (inspection, insp_bucket) {
+            b.inspection_count += 1;
+            b.inspection_sum_ms += i;
+            b.inspection_buckets[k] += 1;
+        }
+        if let (Some(q), Some(k)) = (queue, queue_bucket) {
+            b.queue_count += 1;
+            b.queue_sum_ms += q;
+            b.queue_buckets[k] += 1;
+        }
         let minute = t.div_euclid(60_000);
         match d.minutes.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
-            _ => match d.minutes.binary_search_by_key(&minute, |&(m, _)| m) {
-                Ok(i) => d.minutes[i].1 += 1,
-                Err(i) => d.minutes.insert(i, (minute, 1)),
+            Some((m, n, max)) if *m == minute => {
+                *n += 1;
+                *max = (*max).max(t);
+            }
+            _ => match d.minutes.binary_search_by_key(&minute, |&(m, _, _)| m) {
+                Ok(i) => {
+                    d.minutes[i].1 += 1;
+                    d.minutes[i].2 = d.minutes[i].2.max(t);
+                }
+                Err(i) => d.minutes.insert(i, (minute, 1, t)),
+            },
+        }
+        let slot = t.div_euclid(SLOT_MS);
+        match d.slots.last_mut() {
+            Some((s, max)) if *s == slot => *max = (*max).max(t),
+            Some((s, _)) if *s < slot => d.slots.push((slot, t)),
+            None => d.slots.push((slot, t)),
+            _ => match d.slots.binary_search_by_key(&slot, |&(s, _)| s) {
+                Ok(i) => d.slots[i].1 = d.slots[i].1.max(t),
+                Err(i) => d.slots.insert(i, (slot, t)),
             },
         }
     }
@@ -289,6 +358,8 @@ impl Observer for ReplayObserver {
         let stat = WindowStat {
             count: w.count,
             quantiles: w.quantiles.to_vec(),
+            queue_length: w.stats.queue_length.get(),
+            known_at_ms: w.known_at_ms,
         };
         self.lane(lane).windows.insert(w.start_ms, stat);
         if !w.data.samples.is_empty() {

@@ -96,6 +96,12 @@ pub struct LaneReport {
     /// Index into the observer's lanes (OpenMetrics reads the buckets there).
     #[serde(skip)]
     pub id: u32,
+    /// The registry's open hours (`None`: not in the registry) and the lane's longest
+    /// plausible inspection, for OpenMetrics.
+    #[serde(skip)]
+    pub schedule: Option<Vec<(u32, u32)>>,
+    #[serde(skip)]
+    pub inspection_max_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +187,9 @@ pub struct Report {
     pub window_ms: i64,
     #[serde(skip)]
     pub congestion_threshold_s: f64,
+    /// `congestion.settle` (ms): how long after a window its advice is due.
+    #[serde(skip)]
+    pub settle_ms: i64,
 }
 
 /// Inputs of [`build`] besides the pipeline's state.
@@ -189,6 +198,7 @@ pub struct Params {
     pub to_ms: Option<i64>,
     pub window_ms: i64,
     pub congestion_threshold_ms: i64,
+    pub settle_ms: i64,
 }
 
 /// Build the report after the pipeline was flushed and the observer finished.
@@ -237,6 +247,8 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
             throughput_per_hour: round3(d.passages as f64 / hours),
             windows,
             id: id as u32,
+            schedule: lanes.lanes[id].stats.schedule.clone(),
+            inspection_max_s: lanes.lanes[id].stats.inspection_max_s,
         });
     }
     lane_reports.sort_by(|a, b| {
@@ -265,7 +277,7 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
         c.passages += l.passages;
         c.lanes_used += 1;
         let m = minutes.entry(k).or_default();
-        for &(minute, n) in &obs.lanes[l.id as usize].minutes {
+        for &(minute, n, _) in &obs.lanes[l.id as usize].minutes {
             *m.entry(minute).or_default() += u64::from(n);
         }
     }
@@ -313,6 +325,7 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
         grid_ms: grid,
         window_ms: w,
         congestion_threshold_s: p.congestion_threshold_ms as f64 / 1000.0,
+        settle_ms: p.settle_ms,
     }
 }
 
@@ -432,6 +445,8 @@ mod tests {
                     wait_probability: 0.0,
                     level_of_service: None,
                     congested,
+                    closed_at_ms: start + 300_000,
+                    advised_at_ms: start + 300_000,
                 }
             })
             .collect();

@@ -19,17 +19,9 @@ pub const APPROACH_MS: i64 = 5_000;
 /// Pulling forward to the booth after the vehicle ahead has left.
 pub const MOVE_UP_MS: i64 = 2_000;
 
-/// Whether a lane of `kind` is meant for `class`.
+/// Whether a lane of `kind` is meant for `class` (the registry's rule).
 pub fn suits(kind: LaneKind, class: VehicleClass) -> bool {
-    match kind {
-        LaneKind::Mixed => true,
-        LaneKind::Car => matches!(
-            class,
-            VehicleClass::Car | VehicleClass::Van | VehicleClass::Motorcycle
-        ),
-        LaneKind::Bus => class == VehicleClass::Bus,
-        LaneKind::Truck => matches!(class, VehicleClass::Truck | VehicleClass::Other),
-    }
+    kind.serves(class)
 }
 
 /// A lane of a station with its queue.
