@@ -83,6 +83,16 @@ impl LaneKind {
 pub const INSPECTION_P999_OVER_MEAN: f64 = 3.6;
 
 impl Checkpoint {
+    /// Lanes of this lane's kind in its direction (itself included): several share
+    /// their vehicles (drivers take the shortest queue), so each sees a steadier flow
+    /// than a lane alone of its kind, which gets its class's arrivals as they come.
+    pub fn lanes_of_kind(&self, lane: &LaneDef) -> usize {
+        self.lanes
+            .iter()
+            .filter(|l| l.direction == lane.direction && l.kind == lane.kind)
+            .count()
+    }
+
     /// The longest inspection a vehicle that uses this lane plausibly takes (seconds):
     /// over the classes the lane is meant for and those no lane of its direction is
     /// meant for, the registry's mean × [`INSPECTION_P999_OVER_MEAN`]. A lane silent

@@ -131,13 +131,16 @@ impl Lanes {
             scratch: QuantileScratch::new(),
         };
         for (cp, lane) in config.registry.lanes() {
-            let max = cp.lane_inspection_max_s(lane);
+            let traits = (
+                cp.lane_inspection_max_s(lane),
+                cp.lanes_of_kind(lane) as f64,
+            );
             lanes.insert(
                 &cp.id,
                 lane.direction,
                 &lane.id,
                 Some(lane.open.clone()),
-                max,
+                traits,
             );
         }
         lanes
@@ -167,7 +170,7 @@ impl Lanes {
         direction: Direction,
         lane: &str,
         schedule: Option<Vec<(u32, u32)>>,
-        inspection_max_s: f64,
+        traits: (f64, f64),
     ) -> u32 {
         let registered = schedule.is_some();
         let cp = match self.cp_index.get(&(checkpoint.to_owned(), direction)) {
@@ -199,13 +202,9 @@ impl Lanes {
             },
             checkpoint: cp,
             registered,
-            stats: self.series.lane(
-                checkpoint,
-                direction.as_str(),
-                lane,
-                schedule,
-                inspection_max_s,
-            ),
+            stats: self
+                .series
+                .lane(checkpoint, direction.as_str(), lane, schedule, traits),
             windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
             last_departure_ms: None,
             streams: Vec::new(),
@@ -228,7 +227,7 @@ impl Lanes {
             .into_iter()
             .fold(0.0, f64::max)
             * crate::config::registry::INSPECTION_P999_OVER_MEAN;
-        Resolve::Lane(self.insert(checkpoint, direction, lane, None, max))
+        Resolve::Lane(self.insert(checkpoint, direction, lane, None, (max, 1.0)))
     }
 
     /// Look up a lane without creating it.

@@ -125,6 +125,9 @@ pub struct LaneCells {
     /// The longest inspection a vehicle using the lane plausibly takes (seconds, from
     /// the registry: `Checkpoint::lane_inspection_max_s`).
     pub inspection_max_s: f64,
+    /// Lanes of its kind in its direction (`Checkpoint::lanes_of_kind`; 1 when not in
+    /// the registry).
+    pub lanes_of_kind: f64,
 }
 
 impl LaneCells {
@@ -195,7 +198,7 @@ impl LaneSeries {
         direction: &str,
         lane: &str,
         schedule: Option<Vec<(u32, u32)>>,
-        inspection_max_s: f64,
+        (inspection_max_s, lanes_of_kind): (f64, f64),
     ) -> LaneStats {
         let s = &self.0;
         let nq = s.quantile_labels.len();
@@ -221,6 +224,7 @@ impl LaneSeries {
             queue_length: F64Cell::default(),
             schedule,
             inspection_max_s,
+            lanes_of_kind,
         });
         s.lanes
             .write()
@@ -341,7 +345,7 @@ impl LaneSeries {
                 }
             }
         }
-        let gauges: [Gauge; 3] = [
+        let gauges: [Gauge; 4] = [
             (
                 "lanewatch_lane_level_of_service",
                 "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
@@ -357,6 +361,9 @@ impl LaneSeries {
                 INSPECTION_MAX_HELP,
                 |l| l.inspection_max_s,
             ),
+            ("lanewatch_lane_kind_lanes", KIND_LANES_HELP, |l| {
+                l.lanes_of_kind
+            }),
         ];
         for g in gauges {
             single_gauge(out, &lanes, &mut num, g);
@@ -376,6 +383,9 @@ impl LaneSeries {
 
 /// Help of `lanewatch_lane_inspection_max_seconds` (live and backfill).
 pub const INSPECTION_MAX_HELP: &str = "The longest inspection a vehicle that uses the lane plausibly takes (the registry's per-class mean inspection x 3.6, the 99.9th percentile of log-normal inspection times), over the classes the lane serves and those no lane of its direction serves: a shorter silence of the lane may be one vehicle inspected.";
+
+/// Help of `lanewatch_lane_kind_lanes` (live and backfill).
+pub const KIND_LANES_HELP: &str = "Lanes of this lane's kind (car, bus, truck, mixed) in its direction, from the registry: several share their vehicles and each sees a steady flow; a lane alone of its kind gets its class's arrivals as they come (longer natural lulls).";
 
 /// Help of `lanewatch_lane_scheduled_open` (live and backfill).
 pub const SCHEDULED_OPEN_HELP: &str = "1 while the registry's `open` hours have the lane open (Beijing time; always for lanes without hours or not in the registry), else 0. A lane the schedule closes is not a stalled lane.";

@@ -106,6 +106,11 @@ pub struct BucketWindow {
     pub queue_count: u64,
     pub queue_sum_ms: i64,
     pub queue_buckets: Vec<u64>,
+    /// Departure headways ending in the window (as live: in event-time order,
+    /// out-of-order departures give none).
+    pub headway_count: u64,
+    pub headway_sum_ms: i64,
+    pub headway_buckets: Vec<u64>,
 }
 
 /// Everything collected for one lane.
@@ -123,6 +128,8 @@ pub struct LaneData {
     /// Newest departure per 15-second slot (Unix ms / 15 000), ascending: the last
     /// departure as a 15-second scrape would have seen it (OpenMetrics backfill).
     pub slots: Vec<(i64, i64)>,
+    /// Newest departure so far (headways are taken in event-time order).
+    pub newest_departure_ms: Option<i64>,
 }
 
 impl LaneData {
@@ -136,6 +143,7 @@ impl LaneData {
             buckets: Vec::new(),
             minutes: Vec::new(),
             slots: Vec::new(),
+            newest_departure_ms: None,
         }
     }
 }
@@ -157,9 +165,10 @@ pub struct ReplayObserver {
     window_ms: i64,
     /// Bucket upper bounds in ms (passage-time histogram of the configuration).
     bounds_ms: Vec<i64>,
-    /// The same for the inspection-time and queue-wait histograms.
+    /// The same for the inspection-time, queue-wait and headway histograms.
     inspection_bounds_ms: Vec<i64>,
     queue_bounds_ms: Vec<i64>,
+    headway_bounds_ms: Vec<i64>,
     pub lanes: Vec<LaneData>,
     /// Samples of windows not yet closed on every lane of the checkpoint:
     /// (checkpoint, direction) → window start → passage times (ms).
@@ -191,6 +200,7 @@ impl ReplayObserver {
             bounds_ms: ms(&buckets.passage),
             inspection_bounds_ms: ms(&buckets.inspection),
             queue_bounds_ms: ms(&buckets.queue_wait),
+            headway_bounds_ms: ms(&buckets.headway),
             lanes: Vec::new(),
             pending: FxHashMap::default(),
             directions: BTreeMap::new(),
@@ -210,6 +220,10 @@ impl ReplayObserver {
 
     pub fn queue_bounds_ms(&self) -> &[i64] {
         &self.queue_bounds_ms
+    }
+
+    pub fn headway_bounds_ms(&self) -> &[i64] {
+        &self.headway_bounds_ms
     }
 
     fn lane(&mut self, lane: u32) -> &mut LaneData {
@@ -277,6 +291,19 @@ impl Observer for ReplayObserver {
         let queue = ev.queue_wait_ms();
         let queue_bucket = queue.map(|q| self.queue_bounds_ms.partition_point(|&b| b < q));
         let queue_nbuckets = self.queue_bounds_ms.len() + 1;
+        let headway_nbuckets = self.headway_bounds_ms.len() + 1;
+        // As live: headways in event-time order, none for an out-of-order departure.
+        let newest = self
+            .lanes
+            .get(lane as usize)
+            .and_then(|d| d.newest_departure_ms);
+        let headway = match newest {
+            Some(last) if t < last => None,
+            Some(last) => Some(t - last),
+            None => None,
+        };
+        let headway_bucket =
+            headway.map(|h| (h, self.headway_bounds_ms.partition_point(|&x| x < h)));
         let d = self.lane(lane);
         d.passages += 1;
         d.passage.record(passage);
@@ -305,6 +332,9 @@ impl Observer for ReplayObserver {
                             queue_count: 0,
                             queue_sum_ms: 0,
                             queue_buckets: vec![0; queue_nbuckets],
+                            headway_count: 0,
+                            headway_sum_ms: 0,
+                            headway_buckets: vec![0; headway_nbuckets],
                         },
                     );
                     i
@@ -324,6 +354,14 @@ impl Observer for ReplayObserver {
             b.queue_count += 1;
             b.queue_sum_ms += q;
             b.queue_buckets[k] += 1;
+        }
+        if let Some((h, k)) = headway_bucket {
+            b.headway_count += 1;
+            b.headway_sum_ms += h;
+            b.headway_buckets[k] += 1;
+        }
+        if newest.is_none_or(|n| t >= n) {
+            d.newest_departure_ms = Some(t);
         }
         let minute = t.div_euclid(60_000);
         match d.minutes.last_mut() {

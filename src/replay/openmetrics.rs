@@ -67,7 +67,7 @@ pub fn write(
         skipped += dropped_points;
     }
 
-    let hists: [Hist; 3] = [
+    let hists: [Hist; 4] = [
         (
             "lanewatch_passage_duration_seconds",
             "Passage time of a vehicle through the lane: departed_at - arrived_at.",
@@ -79,6 +79,12 @@ pub fn write(
             "Time queued before inspection: inspection_started_at - arrived_at (events that carry it).",
             obs.queue_bounds_ms(),
             |b| (b.queue_count, b.queue_sum_ms, &b.queue_buckets),
+        ),
+        (
+            "lanewatch_departure_headway_seconds",
+            "Time between consecutive departures of the lane, in event-time order (out-of-order events give none).",
+            obs.headway_bounds_ms(),
+            |b| (b.headway_count, b.headway_sum_ms, &b.headway_buckets),
         ),
         (
             "lanewatch_inspection_duration_seconds",
@@ -281,17 +287,27 @@ fn write_alert_inputs(
         }
     }
 
-    let name = "lanewatch_lane_inspection_max_seconds";
-    writeln!(
-        out,
-        "# HELP {name} {}",
-        crate::lanes::stats::INSPECTION_MAX_HELP
-    )?;
-    writeln!(out, "# TYPE {name} gauge")?;
-    for l in &r.lanes {
-        let lab = labels(l);
-        for &m in &minutes {
-            writeln!(out, "{name}{{{lab}}} {:?} {}", l.inspection_max_s, m / 1000)?;
+    type Static = (&'static str, &'static str, fn(&LaneReport) -> f64);
+    let statics: [Static; 2] = [
+        (
+            "lanewatch_lane_inspection_max_seconds",
+            crate::lanes::stats::INSPECTION_MAX_HELP,
+            |l| l.inspection_max_s,
+        ),
+        (
+            "lanewatch_lane_kind_lanes",
+            crate::lanes::stats::KIND_LANES_HELP,
+            |l| l.lanes_of_kind,
+        ),
+    ];
+    for (name, help, pick) in statics {
+        writeln!(out, "# HELP {name} {help}")?;
+        writeln!(out, "# TYPE {name} gauge")?;
+        for l in &r.lanes {
+            let lab = labels(l);
+            for &m in &minutes {
+                writeln!(out, "{name}{{{lab}}} {:?} {}", pick(l), m / 1000)?;
+            }
         }
     }
 

@@ -102,6 +102,8 @@ pub struct LaneReport {
     pub schedule: Option<Vec<(u32, u32)>>,
     #[serde(skip)]
     pub inspection_max_s: f64,
+    #[serde(skip)]
+    pub lanes_of_kind: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,6 +251,7 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
             id: id as u32,
             schedule: lanes.lanes[id].stats.schedule.clone(),
             inspection_max_s: lanes.lanes[id].stats.inspection_max_s,
+            lanes_of_kind: lanes.lanes[id].stats.lanes_of_kind,
         });
     }
     lane_reports.sort_by(|a, b| {
