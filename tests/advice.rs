@@ -235,3 +235,33 @@ fn congested_means_the_same_in_the_flag_and_the_episodes() {
         assert_eq!(inside, congested.contains(&s), "window {s}: {r}");
     }
 }
+
+#[test]
+fn an_event_centuries_later_is_analysed_without_walking_every_window_between() {
+    // A sensor with a broken clock: one event in 2026, the next in 9999. The analysis
+    // seals and advises windows by jumping, not window by window (that would be a
+    // billion five-minute windows).
+    let t0 = lanewatch::time::parse_timestamp("2026-11-26T08:00:00+08:00").unwrap();
+    let far = lanewatch::time::parse_timestamp("9999-01-01T00:00:00Z").unwrap();
+    let config = Config::shipped();
+    let mut p = Pipeline::with_observer(&config, Analyses::default());
+    for (i, t) in [t0, t0 + 60_000, far, far + 60_000].into_iter().enumerate() {
+        let ev = common::event_json(
+            &format!("f{i}"),
+            "baimiao",
+            "inbound",
+            "01",
+            t - 40_000,
+            Some(t - 30_000),
+            t,
+        );
+        assert!(matches!(
+            p.apply(ev.as_bytes(), None),
+            lanewatch::pipeline::Outcome::Accepted { .. }
+        ));
+    }
+    p.flush();
+    let rows = &p.observer.0;
+    assert!(rows.len() <= 6, "{} analyses", rows.len());
+    assert!(rows.iter().all(|r| r.arrivals <= 2.0), "{rows:?}");
+}

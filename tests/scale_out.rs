@@ -24,6 +24,11 @@ struct Analyses(BTreeMap<(String, Direction, i64), CheckpointWindow>);
 
 impl Observer for Analyses {
     fn checkpoint_window(&mut self, w: &CheckpointWindow) {
+        // When it was published depends on how partitions interleave; what it says
+        // must not.
+        let mut w = w.clone();
+        w.closed_at_ms = 0;
+        w.advised_at_ms = 0;
         let prev = self
             .0
             .insert((w.checkpoint.clone(), w.direction, w.start_ms), w.clone());

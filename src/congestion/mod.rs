@@ -223,17 +223,21 @@ impl Congestion {
                 None => return,
             }
         }
-        while dir.sealed_until + size <= dir.known_ms {
-            let end = dir.sealed_until + size;
-            let covered = dir.lanes.iter().all(|&l| {
+        // Every window ending where all lanes' arrivals are known is sealed: jump there
+        // at once (an outlier event far in time must not make this loop per window).
+        let covered = dir
+            .lanes
+            .iter()
+            .map(|&l| {
                 self.lanes[l as usize]
                     .as_ref()
-                    .is_some_and(|(_, t)| t.coverage_ms(dir.known_ms) >= end)
-            });
-            if !covered {
-                break;
-            }
-            dir.sealed_until = end;
+                    .map_or(i64::MIN, |(_, t)| t.coverage_ms(dir.known_ms))
+            })
+            .min()
+            .unwrap_or(i64::MIN)
+            .min(dir.known_ms);
+        if covered != i64::MIN {
+            dir.sealed_until = dir.sealed_until.max(window_start(covered, size));
         }
     }
 
