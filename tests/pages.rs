@@ -322,6 +322,9 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("days.jsonl");
     let reg = lanewatch::Config::shipped().registry;
+    let limits = lanewatch::Config::shipped().events;
+    // (arrived, departed) per lane.
+    let mut last_departures: BTreeMap<(String, String, String), Vec<(i64, i64)>> = BTreeMap::new();
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
         for d in days {
@@ -336,6 +339,16 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
             // de-duplication would drop the second day.
             let tag = format!("\"event_id\":\"d{}-", d.start_ms / DAY);
             for e in Simulator::new(&reg, opts).unwrap() {
+                if let Ok(ev) = lanewatch::event::parse(&e.payload, &limits, None) {
+                    last_departures
+                        .entry((
+                            ev.checkpoint.to_string(),
+                            ev.direction.to_string(),
+                            ev.lane.to_string(),
+                        ))
+                        .or_default()
+                        .push((ev.arrived_ms, ev.departed_ms));
+                }
                 let line = String::from_utf8(e.payload).unwrap();
                 f.write_all(line.replacen("\"event_id\":\"", &tag, 1).as_bytes())
                     .unwrap();
@@ -453,8 +466,19 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
                     && p.labels.get("direction") == Some(&dir)
             });
             let delay_min = first.map(|p| (p.at_s * 1000 - at) as f64 / 60_000.0);
+            // The closed lane still clears its queue: nothing shows before the last
+            // vehicle that arrived before the closure has left.
+            let drained = last_departures
+                .get(&(cp.clone(), dir.clone(), lane.clone()))
+                .and_then(|v| {
+                    v.iter()
+                        .filter(|&&(a, t)| a < at && t >= at)
+                        .map(|&(_, t)| t)
+                        .max()
+                })
+                .map_or(0.0, |t| (t - at) as f64 / 60_000.0);
             eprintln!(
-                "{} seed {}: {spec} → {}",
+                "{} seed {}: {spec} → {} (queue cleared {drained:.1} min after the start)",
                 d.kind(),
                 d.seed,
                 first.map_or("no page".to_string(), |p| format!(
@@ -473,7 +497,6 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
                         d.seed
                     ));
                 }
-                let _ = lane;
             }
         }
     }
