@@ -139,6 +139,9 @@ impl<O: Observer> Observer for Both<'_, O> {
     fn checkpoint_window(&mut self, w: &CheckpointWindow) {
         self.observer.checkpoint_window(w);
     }
+    fn passed_over(&mut self, lane: u32, vehicles: u32, at_ms: i64) {
+        self.observer.passed_over(lane, vehicles, at_ms);
+    }
 }
 
 impl Pipeline<()> {

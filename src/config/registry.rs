@@ -93,22 +93,49 @@ impl Checkpoint {
             .count()
     }
 
-    /// The longest inspection a vehicle that uses this lane plausibly takes (seconds):
-    /// over the classes the lane is meant for and those no lane of its direction is
-    /// meant for, the registry's mean × [`INSPECTION_P999_OVER_MEAN`]. A lane silent
-    /// for less may just be inspecting one vehicle.
-    pub fn lane_inspection_max_s(&self, lane: &LaneDef) -> f64 {
-        let kinds: Vec<LaneKind> = self
-            .lanes
-            .iter()
-            .filter(|l| l.direction == lane.direction)
-            .map(|l| l.kind)
-            .collect();
+    /// The classes whose vehicles may use this lane, as a bit set over
+    /// `VehicleClass::ALL` (bit i: `ALL[i]`): those its kind is meant for, and those
+    /// no lane of its direction is meant for (they take any lane).
+    pub fn lane_uses(&self, lane: &LaneDef) -> u8 {
+        let kinds = || {
+            self.lanes
+                .iter()
+                .filter(|l| l.direction == lane.direction)
+                .map(|l| l.kind)
+        };
         crate::event::VehicleClass::ALL
             .iter()
             .enumerate()
-            .filter(|&(_, &c)| lane.kind.serves(c) || !kinds.iter().any(|k| k.serves(c)))
-            .map(|(i, _)| self.inspection_s[i] * INSPECTION_P999_OVER_MEAN)
+            .filter(|&(_, &c)| lane.kind.serves(c) || !kinds().any(|k| k.serves(c)))
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// The other lanes of this lane's direction that take vehicles it takes: drivers
+    /// take the shortest queue, so while this lane is open and free no more than these
+    /// (each free longer) take a vehicle before it does.
+    pub fn lane_neighbours(&self, lane: &LaneDef) -> usize {
+        let uses = self.lane_uses(lane);
+        self.lanes
+            .iter()
+            .filter(|l| l.direction == lane.direction && l.id != lane.id)
+            .filter(|l| {
+                crate::event::VehicleClass::ALL
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &c)| uses & 1 << i != 0 && l.kind.serves(c))
+            })
+            .count()
+    }
+
+    /// The longest inspection a vehicle that uses this lane plausibly takes (seconds):
+    /// over the classes of [`Checkpoint::lane_uses`], the registry's mean ×
+    /// [`INSPECTION_P999_OVER_MEAN`]. A lane silent for less may just be inspecting
+    /// one vehicle.
+    pub fn lane_inspection_max_s(&self, lane: &LaneDef) -> f64 {
+        let uses = self.lane_uses(lane);
+        (0..self.inspection_s.len())
+            .filter(|i| uses & 1 << i != 0)
+            .map(|i| self.inspection_s[i] * INSPECTION_P999_OVER_MEAN)
             .fold(0.0, f64::max)
     }
 }

@@ -14,7 +14,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use crate::config::Config;
 use crate::event::{Direction, Event};
 pub use clock::{CheckpointClock, Clock, Stream};
-pub use stats::{LaneSeries, LaneStats, window_label};
+pub use stats::{LaneSeries, LaneStats, LaneTraits, window_label};
 pub use window::{
     CheckpointWindow, ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start,
 };
@@ -35,6 +35,12 @@ pub struct Lane {
     pub stats: LaneStats,
     pub windows: Vec<WindowSet>,
     last_departure_ms: Option<i64>,
+    /// Classes whose vehicles may use it (`Checkpoint::lane_uses`; none when not in
+    /// the registry).
+    uses: u8,
+    /// Vehicles it could have taken that other lanes of its direction cleared, having
+    /// arrived after its newest departure.
+    passed_over: u32,
     /// Stream time per source split this lane was read from (almost always one).
     pub streams: Vec<Stream>,
 }
@@ -77,6 +83,8 @@ pub trait Observer {
     fn swept(&mut self, _checkpoint: u32, _watermark_ms: i64) {}
     /// The congestion analysis of a checkpoint direction's window.
     fn checkpoint_window(&mut self, _window: &CheckpointWindow) {}
+    /// `lane`'s passed-over count became `vehicles` with an event departed at `at_ms`.
+    fn passed_over(&mut self, _lane: u32, _vehicles: u32, _at_ms: i64) {}
 }
 
 impl Observer for () {}
@@ -131,15 +139,16 @@ impl Lanes {
             scratch: QuantileScratch::new(),
         };
         for (cp, lane) in config.registry.lanes() {
-            let traits = (
-                cp.lane_inspection_max_s(lane),
-                cp.lanes_of_kind(lane) as f64,
-            );
+            let traits = LaneTraits {
+                inspection_max_s: cp.lane_inspection_max_s(lane),
+                lanes_of_kind: cp.lanes_of_kind(lane) as f64,
+                neighbour_lanes: cp.lane_neighbours(lane) as f64,
+            };
             lanes.insert(
                 &cp.id,
                 lane.direction,
                 &lane.id,
-                Some(lane.open.clone()),
+                Some((lane.open.clone(), cp.lane_uses(lane))),
                 traits,
             );
         }
@@ -169,10 +178,11 @@ impl Lanes {
         checkpoint: &str,
         direction: Direction,
         lane: &str,
-        schedule: Option<Vec<(u32, u32)>>,
-        traits: (f64, f64),
+        registry: Option<(Vec<(u32, u32)>, u8)>,
+        traits: LaneTraits,
     ) -> u32 {
-        let registered = schedule.is_some();
+        let registered = registry.is_some();
+        let (schedule, uses) = registry.map_or((None, 0), |(s, u)| (Some(s), u));
         let cp = match self.cp_index.get(&(checkpoint.to_owned(), direction)) {
             Some(&c) => c,
             None => {
@@ -207,6 +217,8 @@ impl Lanes {
                 .lane(checkpoint, direction.as_str(), lane, schedule, traits),
             windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
             last_departure_ms: None,
+            uses,
+            passed_over: 0,
             streams: Vec::new(),
         });
         self.checkpoints[cp as usize].lanes.push(id);
@@ -227,7 +239,11 @@ impl Lanes {
             .into_iter()
             .fold(0.0, f64::max)
             * crate::config::registry::INSPECTION_P999_OVER_MEAN;
-        Resolve::Lane(self.insert(checkpoint, direction, lane, None, (max, 1.0)))
+        let traits = LaneTraits {
+            inspection_max_s: max,
+            ..LaneTraits::UNLISTED
+        };
+        Resolve::Lane(self.insert(checkpoint, direction, lane, None, traits))
     }
 
     /// Look up a lane without creating it.
@@ -263,25 +279,32 @@ impl Lanes {
         if let Some(i) = ev.inspection_duration_ms() {
             s.inspection.observe(ms_to_s(i));
         }
-        match lane.last_departure_ms {
-            Some(last) if ev.departed_ms < last => {}
+        let newest = match lane.last_departure_ms {
+            Some(last) if ev.departed_ms < last => false,
             Some(last) => {
                 s.headway.observe(ms_to_s(ev.departed_ms - last));
-                lane.last_departure_ms = Some(ev.departed_ms);
-                s.last_departure.set(ms_to_s(ev.departed_ms));
+                true
             }
-            None => {
-                lane.last_departure_ms = Some(ev.departed_ms);
-                s.last_departure.set(ms_to_s(ev.departed_ms));
+            None => true,
+        };
+        if newest {
+            lane.last_departure_ms = Some(ev.departed_ms);
+            s.last_departure.set(ms_to_s(ev.departed_ms));
+            if lane.passed_over != 0 {
+                lane.passed_over = 0;
+                s.passed_over.set(0.0);
+                observer.passed_over(id, 0, ev.departed_ms);
             }
         }
+        let cpi = lane.checkpoint as usize;
+        self.count_passed_over(cpi, id, ev, observer);
+        let lane = &mut self.lanes[id as usize];
         let t = ev.departed_ms;
         let stream_ms = lane
             .streams
             .iter()
             .find(|st| st.split == split)
             .map_or(i64::MIN, |st| st.time_ms);
-        let cpi = lane.checkpoint as usize;
         let late = self
             .clock
             .is_late(&self.checkpoints[cpi].clock, split, stream_ms, t);
@@ -331,6 +354,33 @@ impl Lanes {
         }
     }
 
+    /// The other lanes of `ev`'s direction that could have taken its vehicle and had
+    /// already released their newest one when it arrived: it passed them over. Drivers
+    /// take the shortest queue, so an open lane that is free is passed over by at most
+    /// its neighbour lanes (each free longer) before it takes a vehicle; LaneStalled
+    /// pages a lane silent longer than one inspection and passed over by more.
+    fn count_passed_over<O: Observer>(
+        &mut self,
+        checkpoint: usize,
+        id: u32,
+        ev: &Event<'_>,
+        observer: &mut O,
+    ) {
+        let class = 1u8 << ev.vehicle_class as u8;
+        for k in 0..self.checkpoints[checkpoint].lanes.len() {
+            let other = self.checkpoints[checkpoint].lanes[k];
+            let l = &mut self.lanes[other as usize];
+            if other != id
+                && l.uses & class != 0
+                && l.last_departure_ms.is_some_and(|d| ev.arrived_ms > d)
+            {
+                l.passed_over += 1;
+                l.stats.passed_over.set(f64::from(l.passed_over));
+                observer.passed_over(other, l.passed_over, ev.departed_ms);
+            }
+        }
+    }
+
     /// The source's split `split` has (or no longer has) messages waiting. A split
     /// that caught up may have been all that held windows open: every checkpoint's
     /// watermark is recomputed then.
@@ -353,6 +403,7 @@ impl Lanes {
             lane.streams.retain(|s| s.split != split);
             if before > 0 && lane.streams.is_empty() {
                 lane.stats.reset_windows();
+                lane.passed_over = 0;
             }
         }
     }

@@ -128,6 +128,29 @@ pub struct LaneCells {
     /// Lanes of its kind in its direction (`Checkpoint::lanes_of_kind`; 1 when not in
     /// the registry).
     pub lanes_of_kind: f64,
+    /// Other lanes of its direction taking its vehicles (`Checkpoint::lane_neighbours`;
+    /// 0 when not in the registry).
+    pub neighbour_lanes: f64,
+    /// Vehicles it could have taken that other lanes of its direction cleared, having
+    /// arrived after its newest departure (see `Lanes::record`).
+    pub passed_over: F64Cell,
+}
+
+/// What the registry says of a lane, exported as static gauges for the alert rules.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneTraits {
+    pub inspection_max_s: f64,
+    pub lanes_of_kind: f64,
+    pub neighbour_lanes: f64,
+}
+
+impl LaneTraits {
+    /// A lane the registry does not list.
+    pub const UNLISTED: LaneTraits = LaneTraits {
+        inspection_max_s: 0.0,
+        lanes_of_kind: 1.0,
+        neighbour_lanes: 0.0,
+    };
 }
 
 impl LaneCells {
@@ -143,6 +166,7 @@ impl LaneCells {
         self.quantiles.iter().for_each(|c| c.set(f64::NAN));
         self.level_of_service.set(f64::NAN);
         self.queue_length.set(0.0);
+        self.passed_over.set(0.0);
     }
 }
 
@@ -198,7 +222,7 @@ impl LaneSeries {
         direction: &str,
         lane: &str,
         schedule: Option<Vec<(u32, u32)>>,
-        (inspection_max_s, lanes_of_kind): (f64, f64),
+        traits: LaneTraits,
     ) -> LaneStats {
         let s = &self.0;
         let nq = s.quantile_labels.len();
@@ -223,8 +247,10 @@ impl LaneSeries {
             level_of_service: F64Cell::new(f64::NAN),
             queue_length: F64Cell::default(),
             schedule,
-            inspection_max_s,
-            lanes_of_kind,
+            inspection_max_s: traits.inspection_max_s,
+            lanes_of_kind: traits.lanes_of_kind,
+            neighbour_lanes: traits.neighbour_lanes,
+            passed_over: F64Cell::default(),
         });
         s.lanes
             .write()
@@ -345,7 +371,7 @@ impl LaneSeries {
                 }
             }
         }
-        let gauges: [Gauge; 4] = [
+        let gauges: [Gauge; 6] = [
             (
                 "lanewatch_lane_level_of_service",
                 "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
@@ -364,6 +390,16 @@ impl LaneSeries {
             ("lanewatch_lane_kind_lanes", KIND_LANES_HELP, |l| {
                 l.lanes_of_kind
             }),
+            (
+                "lanewatch_lane_neighbour_lanes",
+                NEIGHBOUR_LANES_HELP,
+                |l| l.neighbour_lanes,
+            ),
+            (
+                "lanewatch_lane_passed_over_vehicles",
+                PASSED_OVER_HELP,
+                |l| l.passed_over.get(),
+            ),
         ];
         for g in gauges {
             single_gauge(out, &lanes, &mut num, g);
@@ -386,6 +422,12 @@ pub const INSPECTION_MAX_HELP: &str = "The longest inspection a vehicle that use
 
 /// Help of `lanewatch_lane_kind_lanes` (live and backfill).
 pub const KIND_LANES_HELP: &str = "Lanes of this lane's kind (car, bus, truck, mixed) in its direction, from the registry: several share their vehicles and each sees a steady flow; a lane alone of its kind gets its class's arrivals as they come (longer natural lulls).";
+
+/// Help of `lanewatch_lane_neighbour_lanes` (live and backfill).
+pub const NEIGHBOUR_LANES_HELP: &str = "Other lanes of its direction that take vehicles this lane takes, from the registry: drivers take the shortest queue, so while the lane is open and free no more than these take a vehicle before it does.";
+
+/// Help of `lanewatch_lane_passed_over_vehicles` (live and backfill).
+pub const PASSED_OVER_HELP: &str = "Vehicles of classes the lane takes that other lanes of its direction cleared, having arrived after the lane's newest departure (event time; 0 again at its next departure). More than its neighbour lanes, while it is silent for longer than one inspection, says it takes no vehicles.";
 
 /// Help of `lanewatch_lane_scheduled_open` (live and backfill).
 pub const SCHEDULED_OPEN_HELP: &str = "1 while the registry's `open` hours have the lane open (Beijing time; always for lanes without hours or not in the registry), else 0. A lane the schedule closes is not a stalled lane.";

@@ -128,6 +128,9 @@ pub struct LaneData {
     /// Newest departure per 15-second slot (Unix ms / 15 000), ascending: the last
     /// departure as a 15-second scrape would have seen it (OpenMetrics backfill).
     pub slots: Vec<(i64, i64)>,
+    /// The lane's passed-over count at the end of each 15-second slot it changed in
+    /// (in the order events were read), ascending.
+    pub passed_over: Vec<(i64, u32)>,
     /// Newest departure so far (headways are taken in event-time order).
     pub newest_departure_ms: Option<i64>,
 }
@@ -143,6 +146,7 @@ impl LaneData {
             buckets: Vec::new(),
             minutes: Vec::new(),
             slots: Vec::new(),
+            passed_over: Vec::new(),
             newest_departure_ms: None,
         }
     }
@@ -386,6 +390,16 @@ impl Observer for ReplayObserver {
                 Ok(i) => d.slots[i].1 = d.slots[i].1.max(t),
                 Err(i) => d.slots.insert(i, (slot, t)),
             },
+        }
+    }
+
+    fn passed_over(&mut self, lane: u32, vehicles: u32, at_ms: i64) {
+        let slot = at_ms.div_euclid(SLOT_MS);
+        let d = self.lane(lane);
+        match d.passed_over.last_mut() {
+            // Read order wins: an out-of-order departure updates the newest slot.
+            Some((s, v)) if *s >= slot => *v = vehicles,
+            _ => d.passed_over.push((slot, vehicles)),
         }
     }
 

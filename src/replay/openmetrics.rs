@@ -260,6 +260,30 @@ fn write_alert_inputs(
         }
     }
 
+    let name = "lanewatch_lane_passed_over_vehicles";
+    writeln!(
+        out,
+        "# HELP {name} {}",
+        crate::lanes::stats::PASSED_OVER_HELP
+    )?;
+    writeln!(out, "# TYPE {name} gauge")?;
+    for l in &r.lanes {
+        let lab = labels(l);
+        let lane = &obs.lanes[l.id as usize];
+        let first = lane
+            .slots
+            .first()
+            .map_or(i64::MAX, |&(s, _)| (s + 1) * SLOT_MS);
+        let mut it = lane.passed_over.iter().peekable();
+        let mut value = 0;
+        for &m in slots.iter().filter(|&&m| m >= first) {
+            while let Some(&(_, v)) = it.next_if(|x| (x.0 + 1) * SLOT_MS <= m) {
+                value = v;
+            }
+            writeln!(out, "{name}{{{lab}}} {value} {}", m / 1000)?;
+        }
+    }
+
     writeln!(
         out,
         "# HELP lanewatch_lane_queue_length_vehicles Vehicles queued at the lane by Little's law over the congestion window."
@@ -288,7 +312,7 @@ fn write_alert_inputs(
     }
 
     type Static = (&'static str, &'static str, fn(&LaneReport) -> f64);
-    let statics: [Static; 2] = [
+    let statics: [Static; 3] = [
         (
             "lanewatch_lane_inspection_max_seconds",
             crate::lanes::stats::INSPECTION_MAX_HELP,
@@ -298,6 +322,11 @@ fn write_alert_inputs(
             "lanewatch_lane_kind_lanes",
             crate::lanes::stats::KIND_LANES_HELP,
             |l| l.lanes_of_kind,
+        ),
+        (
+            "lanewatch_lane_neighbour_lanes",
+            crate::lanes::stats::NEIGHBOUR_LANES_HELP,
+            |l| l.neighbour_lanes,
         ),
     ];
     for (name, help, pick) in statics {

@@ -104,6 +104,8 @@ pub struct LaneReport {
     pub inspection_max_s: f64,
     #[serde(skip)]
     pub lanes_of_kind: f64,
+    #[serde(skip)]
+    pub neighbour_lanes: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -252,6 +254,7 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
             schedule: lanes.lanes[id].stats.schedule.clone(),
             inspection_max_s: lanes.lanes[id].stats.inspection_max_s,
             lanes_of_kind: lanes.lanes[id].stats.lanes_of_kind,
+            neighbour_lanes: lanes.lanes[id].stats.neighbour_lanes,
         });
     }
     lane_reports.sort_by(|a, b| {
