@@ -279,3 +279,139 @@ async fn hostile_scrapers_are_bounded_and_ingestion_is_unaffected() {
     shutdown.cancel();
     running.wait().await.unwrap();
 }
+
+/// Basic auth under a flood of wrong credentials (issue #14): an unknown user costs a
+/// bcrypt check like a wrong password (no user enumeration by timing); bcrypt work is
+/// bounded to `BCRYPT_SHARE` per second (beyond: 429 Retry-After), so the flood cannot
+/// take the CPU; a scraper whose credentials were verified is never refused; and the
+/// scheme is case-insensitive (RFC 7617).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_passwords_takes_bounded_bcrypt_work_and_no_user_is_revealed() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("right-pass", 8).unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        format!("basic_auth_users:\n  admin: {hash}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("lanewatch.toml"),
+        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n",
+    )
+    .unwrap();
+    let config = Config::load(&dir.path().join("lanewatch.toml")).unwrap();
+    let server = HttpServer::bind(&config.http, Metrics::new(), Arc::new(Health::default()))
+        .await
+        .unwrap();
+    let url = format!("http://{}/metrics", server.local_addr());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.serve(stop.clone()));
+    let basic = |scheme: &str, cred: &str| {
+        format!(
+            "{scheme} {}",
+            base64::engine::general_purpose::STANDARD.encode(cred)
+        )
+    };
+    let results = tokio::task::spawn_blocking(move || {
+        let client = reqwest::blocking::Client::new();
+        let get = |auth: &str| {
+            let r = client
+                .get(&url)
+                .header("authorization", auth)
+                .send()
+                .unwrap();
+            (r.status().as_u16(), r.text().unwrap_or_default())
+        };
+        let right = basic("basic", "admin:right-pass");
+        let counter = |body: &str, name: &str| -> f64 {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let bcrypt_s = |get: &dyn Fn(&str) -> (u16, String)| {
+            let (code, body) = get(&right);
+            assert_eq!(code, 200);
+            counter(&body, "lanewatch_http_auth_bcrypt_seconds_total")
+        };
+        // Lower-case scheme: verified (and so cached) once.
+        let (code, _) = get(&right);
+        assert_eq!(code, 200, "`basic` is the Basic scheme (RFC 7617)");
+        std::thread::sleep(Duration::from_millis(1_100));
+        // An unknown user costs a bcrypt check like a known user's wrong password.
+        let before = bcrypt_s(&get);
+        assert_eq!(get(&basic("Basic", "nobody:right-pass")).0, 401);
+        let unknown = bcrypt_s(&get) - before;
+        std::thread::sleep(Duration::from_millis(1_100));
+        assert_eq!(get(&basic("Basic", "admin:wrong")).0, 401);
+        let wrong = bcrypt_s(&get) - before - unknown;
+        assert!(
+            unknown > 0.3 * wrong && wrong > 0.3 * unknown,
+            "an unknown user took {unknown:.4} s of bcrypt, a wrong password {wrong:.4} s"
+        );
+        // The flood: six clients sending wrong credentials for three seconds, while a
+        // verified scraper keeps scraping.
+        std::thread::sleep(Duration::from_millis(1_100));
+        let before = bcrypt_s(&get);
+        let start = Instant::now();
+        let flood: Vec<_> = (0..6)
+            .map(|i| {
+                let url = url.clone();
+                let auth = basic(
+                    "Basic",
+                    if i % 2 == 0 {
+                        "admin:guess"
+                    } else {
+                        "root:guess"
+                    },
+                );
+                std::thread::spawn(move || {
+                    let client = reqwest::blocking::Client::new();
+                    let mut codes = Vec::new();
+                    while start.elapsed() < Duration::from_secs(3) {
+                        let r = client.get(&url).header("authorization", &auth).send();
+                        codes.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+                    }
+                    codes
+                })
+            })
+            .collect();
+        let mut scraper = Vec::new();
+        while start.elapsed() < Duration::from_secs(3) {
+            scraper.push(get(&right).0);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let codes: Vec<u16> = flood.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let elapsed = start.elapsed().as_secs_f64();
+        let spent = bcrypt_s(&get) - before;
+        (codes, scraper, elapsed, spent, wrong.max(unknown))
+    })
+    .await
+    .unwrap();
+    let (codes, scraper, elapsed, spent, one) = results;
+    assert!(
+        scraper.iter().all(|&c| c == 200),
+        "verified scraper refused: {scraper:?}"
+    );
+    assert!(!codes.contains(&200), "a wrong password was let in");
+    let throttled = codes.iter().filter(|&&c| c == 429).count();
+    let denied = codes.iter().filter(|&&c| c == 401).count();
+    assert!(
+        throttled > 0 && denied > 0,
+        "401: {denied}, 429: {throttled}"
+    );
+    eprintln!(
+        "flood of {elapsed:.1} s: {denied} × 401, {throttled} × 429, bcrypt {spent:.3} s ({:.0}% of one core), {} verified scrapes all 200",
+        100.0 * spent / elapsed,
+        scraper.len()
+    );
+    // Per one-second window at most the budget plus the check that crossed it.
+    let windows = elapsed.ceil() + 1.0;
+    let bound = windows * (lanewatch::export::auth::BCRYPT_SHARE.as_secs_f64() + one);
+    assert!(
+        spent <= bound,
+        "bcrypt took {spent:.3} s in {elapsed:.1} s of flood (bound {bound:.3} s; {denied} × 401, {throttled} × 429)"
+    );
+    stop.cancel();
+    task.await.unwrap();
+}

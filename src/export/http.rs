@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auth::Verdict;
 use super::metrics::Metrics;
 use super::web_config::{BasicAuth, WebConfig};
 use crate::config::HttpConfig;
@@ -80,6 +81,9 @@ impl HttpServer {
                 ))
             })
             .collect();
+        if let Some(auth) = &web.auth {
+            metrics.register(auth.collectors());
+        }
         let state = AppState {
             metrics,
             health,
@@ -213,16 +217,27 @@ async fn metrics_handler(State(s): State<AppState>, req: Request) -> Response {
             .and_then(|v| v.to_str().ok());
         // bcrypt is deliberately slow: check off the async workers.
         let (auth, h) = (auth.clone(), h.map(str::to_owned));
-        let ok = tokio::task::spawn_blocking(move || auth.check(h.as_deref()))
+        let verdict = tokio::task::spawn_blocking(move || auth.check(h.as_deref()))
             .await
-            .unwrap_or(false);
-        if !ok {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Basic realm=\"lanewatch\"")],
-                "unauthorized\n",
-            )
-                .into_response();
+            .unwrap_or(Verdict::Denied);
+        match verdict {
+            Verdict::Allowed => {}
+            Verdict::Denied => {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Basic realm=\"lanewatch\"")],
+                    "unauthorized\n",
+                )
+                    .into_response();
+            }
+            Verdict::Throttled => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "1")],
+                    "too many authentication attempts: retry in a second\n",
+                )
+                    .into_response();
+            }
         }
     }
     let body = tokio::task::spawn_blocking(move || s.metrics.encode())

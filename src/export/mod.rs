@@ -1,6 +1,7 @@
 //! Export: the Prometheus registry of everything lanewatch measures, and the HTTP
 //! server that serves it with the health endpoints.
 
+pub mod auth;
 pub mod http;
 pub mod metrics;
 pub mod web_config;

@@ -8,12 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use tokio_rustls::rustls;
+
+pub use super::auth::BasicAuth;
 
 /// Errors reading a web configuration; each names the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -169,54 +171,4 @@ fn tls_config(t: RawTls, base: &Path) -> Result<Arc<rustls::ServerConfig>, Strin
     })?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
-}
-
-/// Basic-auth users with bcrypt hashes. Verified credentials are cached by a 128-bit
-/// fingerprint (never the password), so a scrape costs one bcrypt check per user and
-/// password, not one per request.
-#[derive(Clone)]
-pub struct BasicAuth {
-    users: Arc<BTreeMap<String, String>>,
-    ok: Arc<Mutex<rustc_hash::FxHashSet<u128>>>,
-}
-
-impl BasicAuth {
-    fn new(users: BTreeMap<String, String>) -> Self {
-        BasicAuth {
-            users: Arc::new(users),
-            ok: Arc::default(),
-        }
-    }
-
-    /// Check an `Authorization` header value.
-    pub fn check(&self, header: Option<&str>) -> bool {
-        use base64::Engine;
-        let Some(b64) = header.and_then(|h| h.strip_prefix("Basic ")) else {
-            return false;
-        };
-        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
-            return false;
-        };
-        let Ok(text) = std::str::from_utf8(&raw) else {
-            return false;
-        };
-        let Some((user, password)) = text.split_once(':') else {
-            return false;
-        };
-        let Some(hash) = self.users.get(user) else {
-            return false;
-        };
-        let fp = xxhash_rust::xxh3::xxh3_128(format!("{user}\0{password}\0{hash}").as_bytes());
-        if self.ok.lock().map(|s| s.contains(&fp)).unwrap_or(false) {
-            return true;
-        }
-        let good = bcrypt::verify(password, hash).unwrap_or(false);
-        if good && let Ok(mut s) = self.ok.lock() {
-            if s.len() > 1024 {
-                s.clear();
-            }
-            s.insert(fp);
-        }
-        good
-    }
 }
