@@ -369,3 +369,53 @@ fn without_a_range_every_event_is_in_scope() {
         .sum();
     assert_eq!(windows, x.accepted - x.late);
 }
+
+/// Ids come from sensors: a CSV cell that a spreadsheet would evaluate as a formula
+/// (starting with `=`, `+`, `-` or `@`; of those, ids may start with `-`) is written
+/// with a leading `'` (issue #14), and nothing else changes.
+#[test]
+fn csv_cells_that_a_spreadsheet_would_evaluate_are_made_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("e.jsonl");
+    let ids = [("-2-3", "-A1-B1"), ("-cp", "01"), ("cp", "-1")];
+    let lines: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, (cp, lane))| {
+            format!(
+                "{{\"event_id\":\"x{i}\",\"checkpoint\":\"{cp}\",\"direction\":\"inbound\",\"lane\":\"{lane}\",\"arrived_at\":\"2026-03-02T08:00:0{i}+08:00\",\"departed_at\":\"2026-03-02T08:01:0{i}+08:00\"}}\n"
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let out = dir.path().join("r.csv");
+    replay(&[
+        "--input",
+        input.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--output",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let mut seen = Vec::new();
+    for rec in csv::Reader::from_path(&out).unwrap().records() {
+        let rec = rec.unwrap();
+        for cell in rec.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "cell {cell:?} would be evaluated"
+            );
+        }
+        seen.push((
+            rec[0].strip_prefix('\'').unwrap_or(&rec[0]).to_string(),
+            rec[2].strip_prefix('\'').unwrap_or(&rec[2]).to_string(),
+        ));
+    }
+    for (cp, lane) in ids {
+        assert!(
+            seen.contains(&(cp.to_string(), lane.to_string())),
+            "{cp}/{lane} missing from {seen:?}"
+        );
+    }
+}

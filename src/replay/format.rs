@@ -26,6 +26,17 @@ const CSV_HEADER: [&str; 11] = [
     "p99_seconds",
 ];
 
+/// A text cell a spreadsheet will not evaluate: one starting with `=`, `+`, `-`, `@`,
+/// a tab or a carriage return (a formula to Excel, LibreOffice and Sheets) gets a
+/// leading `'`, as OWASP advises for CSV injection. Ids come from sensors.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 /// One row per lane and window; empty quantile cells for windows without passages.
 pub fn write_csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
@@ -35,9 +46,9 @@ pub fn write_csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         for win in &l.windows {
             let q = |i: usize| win.quantiles.get(i).map_or(String::new(), f64::to_string);
             w.write_record([
-                l.checkpoint.as_str(),
+                &*inert(&l.checkpoint),
                 l.direction.as_str(),
-                l.lane.as_str(),
+                &*inert(&l.lane),
                 &win.start,
                 &format_ms(win.start_ms + r.window_ms),
                 &win.passages.to_string(),
