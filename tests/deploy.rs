@@ -974,3 +974,45 @@ fn every_yaml_and_json_file_parses() {
     }
     assert!(n >= 15, "only {n} files");
 }
+
+/// `check-config` refuses what `run` could not use (issue #14): values beyond what
+/// librdkafka, tokio or event-time arithmetic accept are each named with their range.
+/// Before, `http.max_connections = 9223372036854775807` passed and then panicked the
+/// HTTP task, and a statistics interval of 99999999999h passed and then librdkafka
+/// refused it.
+#[test]
+fn check_config_refuses_what_run_cannot_use_and_names_each_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lanewatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "registry = \"{}\"\n\
+             [source]\nstatistics_interval = \"99999999999h\"\ncommit_interval = \"400days\"\nqueued_max_messages_kbytes = 0\n\
+             [http]\nmax_connections = 9223372036854775807\nmax_header_bytes = 4294967296\n\
+             [windows]\nsizes = [\"1m\", \"5000years\"]\n\
+             [events]\ndedup_capacity = 9223372036854775807\n",
+            root().join("config/checkpoints.toml").display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lanewatch"))
+        .args(["check-config", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "check-config accepted it: {stderr}");
+    for field in [
+        "source.statistics_interval",
+        "source.commit_interval",
+        "source.queued_max_messages_kbytes",
+        "http.max_connections",
+        "http.max_header_bytes",
+        "windows.sizes",
+        "events.dedup_capacity",
+    ] {
+        assert!(stderr.contains(field), "{field} not named:\n{stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

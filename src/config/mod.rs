@@ -2,6 +2,7 @@
 //! TOML, turned into a validated [`Config`] with cross-field checks. Every problem is
 //! reported with its field path and what to write instead.
 
+mod limits;
 mod raw;
 pub mod registry;
 pub mod traffic;
@@ -359,6 +360,7 @@ fn ms(d: Duration) -> i64 {
 }
 
 fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -> Config {
+    limits::check(&raw, p);
     let s = raw.source;
     if s.brokers.trim().is_empty() {
         p.push(
