@@ -125,3 +125,53 @@ fn unparsable_flags_are_clap_errors_naming_the_flag() {
         );
     }
 }
+
+/// A replay that analyses nothing says why and fails (issue #14), unless
+/// `--allow-empty`: an empty input, or a range that none of the events falls in.
+#[test]
+fn a_replay_that_analyses_nothing_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let (e, msg) = err(&["--input", empty.to_str().unwrap()]);
+    assert!(matches!(e, ReplayError::Empty { .. }), "{e:?}");
+    assert!(
+        msg.contains("no events") && msg.contains("--allow-empty"),
+        "{msg}"
+    );
+    let f = dir.path().join("e.jsonl");
+    std::fs::write(
+        &f,
+        r#"{"event_id":"a","checkpoint":"cp","direction":"inbound","lane":"01","arrived_at":"2026-03-02T08:00:00+08:00","departed_at":"2026-03-02T08:01:00+08:00"}"#,
+    )
+    .unwrap();
+    let range = [
+        "--input",
+        f.to_str().unwrap(),
+        "--from",
+        "2026-03-03T08:00:00+08:00",
+        "--to",
+        "2026-03-03T09:00:00+08:00",
+    ];
+    let (_, msg) = err(&range);
+    assert!(
+        msg.contains("none of the 1 events read departed in") && msg.contains("1 outside"),
+        "{msg}"
+    );
+    let mut allowed = range.to_vec();
+    allowed.push("--allow-empty");
+    replay(&allowed).expect("--allow-empty writes the empty report");
+}
+
+/// Unix milliseconds outside what a timestamp can be are refused by the flag parser
+/// (issue #14): `--from=-9223372036854775808` used to wrap the range arithmetic.
+#[test]
+fn times_beyond_the_calendar_are_refused() {
+    for t in ["-9223372036854775808", "9223372036854775807"] {
+        let from = format!("--from={t}");
+        let e = ReplayArgs::try_parse_from(["replay", "--input", "x", from.as_str()])
+            .expect_err("refused");
+        let msg = e.to_string();
+        assert!(msg.contains("--from") && msg.contains("years"), "{msg}");
+    }
+}

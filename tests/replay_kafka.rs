@@ -23,6 +23,12 @@ const LATENESS: i64 = 120_000;
 
 /// Produce each event with Kafka timestamp `departed + 500 ms`, keyed by lane.
 fn produce_timestamped(topic: &str, evs: &[Ev]) {
+    produce(topic, evs, true)
+}
+
+/// Produce each event keyed by lane, with Kafka timestamp `departed + 500 ms` or, when
+/// not `timestamped`, the time it is produced.
+fn produce(topic: &str, evs: &[Ev], timestamped: bool) {
     let p: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("linger.ms", "5")
@@ -33,8 +39,10 @@ fn produce_timestamped(topic: &str, evs: &[Ev]) {
         let value = e.json(true);
         let mut rec = BaseRecord::to(topic)
             .key(key.as_str())
-            .payload(value.as_str())
-            .timestamp(e.departed + 500);
+            .payload(value.as_str());
+        if timestamped {
+            rec = rec.timestamp(e.departed + 500);
+        }
         loop {
             match p.send(rec) {
                 Ok(()) => break,
@@ -201,4 +209,75 @@ async fn a_missing_topic_is_named() {
     .await
     .unwrap();
     assert!(e.contains("does not exist") && e.contains("--topic"), "{e}");
+}
+
+fn few_events(prefix: &str) -> Vec<Ev> {
+    (0..50)
+        .map(|i| Ev {
+            id: format!("{prefix}-{i}"),
+            cp: "baimiao",
+            dir: "inbound",
+            lane: "01",
+            arrived: T0 + i * 10_000 - 40_000,
+            inspection: None,
+            departed: T0 + i * 10_000,
+        })
+        .collect()
+}
+
+/// Range arithmetic at the edges (issue #14): `--from 0` (below the allowed lateness)
+/// used to ask Kafka for offsets at a negative timestamp and fail with
+/// `InvalidArgument`; it reads from the start of every partition.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_from_the_epoch_reads_from_the_start() {
+    let topic = fresh_topic("replay-epoch", PARTITIONS).await;
+    produce_timestamped(&topic, &few_events("e"));
+    let (b, to) = (brokers(), (T0 + 3_600_000).to_string());
+    let dir = tempfile::tempdir().unwrap();
+    let (_, j) = tokio::task::spawn_blocking(move || {
+        helpers::replay_json(
+            dir.path(),
+            "r.json",
+            &[
+                "--brokers",
+                &b,
+                "--topic",
+                &topic,
+                "--from",
+                "0",
+                "--to",
+                &to,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(j["events"]["accepted"], 50, "{}", j["events"]);
+}
+
+/// A range that matches no Kafka timestamp (the events were produced long after they
+/// happened) used to read nothing and exit 0 without a word: it is an error that says
+/// why (issue #14), unless `--allow-empty`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_range_that_matches_no_kafka_timestamp_says_why() {
+    let topic = fresh_topic("replay-late", PARTITIONS).await;
+    produce(&topic, &few_events("l"), false);
+    let (b, from, to) = (brokers(), T0.to_string(), (T0 + 3_600_000).to_string());
+    let t = topic.clone();
+    let (e, allowed) = tokio::task::spawn_blocking(move || {
+        let args = ["--brokers", &b, "--topic", &t, "--from", &from, "--to", &to];
+        let e = replay(&args).unwrap_err().to_string();
+        let mut with = args.to_vec();
+        with.push("--allow-empty");
+        let dir = tempfile::tempdir().unwrap();
+        let (_, j) = helpers::replay_json(dir.path(), "r.json", &with);
+        (e, j)
+    })
+    .await
+    .unwrap();
+    assert!(
+        e.contains("nothing to report") && e.contains("Kafka timestamp") && e.contains(&topic),
+        "{e}"
+    );
+    assert_eq!(allowed["events"]["read"], 0);
 }

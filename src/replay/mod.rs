@@ -91,6 +91,10 @@ pub struct ReplayArgs {
     /// No progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Write a report even when no event was analysed (by default that is an error
+    /// saying why: an empty input, a range that matched nothing, …).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// Errors a replay ends with; each names what to fix.
@@ -124,11 +128,23 @@ pub enum ReplayError {
     Write { path: PathBuf, source: io::Error },
     #[error("interrupted before the end of the range; nothing was written")]
     Interrupted,
+    #[error("nothing to report: {why} (--allow-empty writes the empty report)")]
+    Empty { why: String },
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
     if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
+        let (lo, hi) = (
+            jiff::Timestamp::MIN.as_millisecond(),
+            jiff::Timestamp::MAX.as_millisecond(),
+        );
+        return if (lo..=hi).contains(&ms) {
+            Ok(ms)
+        } else {
+            Err(format!(
+                "Unix milliseconds must lie in years -9999..=9999 ({lo}..={hi})"
+            ))
+        };
     }
     parse_timestamp(s).ok_or_else(|| {
         "not a time: write RFC 3339 with an offset (2026-11-26T06:30:00+08:00) or Unix milliseconds"
@@ -291,14 +307,18 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
         if let Some(t) = &args.topic {
             source.topic = t.clone();
         }
+        // Kafka timestamps are not negative (-1 means none): a range before 1970 starts
+        // at the beginning of every partition.
         let range = kafka::Range {
-            from_ms: from - config.windows.allowed_lateness_ms,
-            to_ms: to.saturating_add(config.windows.allowed_lateness_ms),
+            from_ms: from
+                .saturating_sub(config.windows.allowed_lateness_ms)
+                .max(0),
+            to_ms: to.saturating_add(config.windows.allowed_lateness_ms).max(0),
         };
         // Each partition is a split of the pipeline's event time: pending (holding the
         // watermark at its own event time) until its last message of the range.
         let cell = std::cell::RefCell::new(driver);
-        kafka::read_range(
+        let plan = kafka::read_range(
             &source,
             range,
             shutdown,
@@ -319,11 +339,43 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
             },
         )?;
         driver = cell.into_inner();
+        if plan.iter().all(|&(_, start, end)| start >= end) && !args.allow_empty {
+            return Err(ReplayError::Empty {
+                why: format!(
+                    "no message of topic {} has a Kafka timestamp in {} .. {} (the range widened by the allowed lateness). Messages are found by their Kafka timestamp, the time they were produced: if the events were produced long after they happened, give the range in which they were produced",
+                    source.topic,
+                    format_ms(range.from_ms),
+                    format_ms(range.to_ms)
+                ),
+            });
+        }
     }
     if shutdown.is_cancelled() {
         return Err(ReplayError::Interrupted);
     }
-    Ok(driver.finish(&params))
+    let done = driver.finish(&params);
+    let e = &done.report.events;
+    if e.accepted == 0 && !args.allow_empty {
+        let rejected: u64 = e.rejected.values().sum();
+        let why = if e.read == 0 {
+            "the input has no events".to_string()
+        } else if e.out_of_range > 0 {
+            format!(
+                "none of the {} events read departed in {} .. {} ({} outside it, {rejected} rejected)",
+                e.read,
+                params.from_ms.map_or("(start)".into(), format_ms),
+                params.to_ms.map_or("(end)".into(), format_ms),
+                e.out_of_range
+            )
+        } else {
+            format!(
+                "none of the {} events read was valid ({rejected} rejected, {} duplicates, {} over lanes.max_dynamic_lanes)",
+                e.read, e.duplicates, e.overflow
+            )
+        };
+        return Err(ReplayError::Empty { why });
+    }
+    Ok(done)
 }
 
 fn write_file(
