@@ -175,3 +175,35 @@ fn times_beyond_the_calendar_are_refused() {
         assert!(msg.contains("--from") && msg.contains("years"), "{msg}");
     }
 }
+
+/// A gzip bomb of one endless line (issue #14: 2 GB of zeros in 8.7 MB used to be read
+/// into memory whole before the size limit was checked) is cut as it is read: the line
+/// is rejected as too large and the events around it are replayed.
+#[test]
+fn an_endless_gzipped_line_is_rejected_as_too_large_and_the_rest_replays() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bomb.jsonl.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&f).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let ev = |id: &str| {
+        format!(
+            r#"{{"event_id":"{id}","checkpoint":"cp","direction":"inbound","lane":"01","arrived_at":"2026-03-02T08:00:00+08:00","departed_at":"2026-03-02T08:01:00+08:00"}}"#
+        )
+    };
+    writeln!(gz, "{}", ev("a")).unwrap();
+    let zeros = vec![b'0'; 1 << 20];
+    for _ in 0..32 {
+        gz.write_all(&zeros).unwrap();
+    }
+    writeln!(gz).unwrap();
+    writeln!(gz, "{}", ev("b")).unwrap();
+    gz.finish().unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let (_, j) = helpers::replay_json(dir2.path(), "r.json", &["--input", f.to_str().unwrap()]);
+    assert_eq!(j["events"]["read"], 3, "{}", j["events"]);
+    assert_eq!(j["events"]["accepted"], 2);
+    assert_eq!(j["events"]["rejected"]["too_large"], 1);
+}

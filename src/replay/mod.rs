@@ -288,7 +288,7 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
         // watermark waits for what the split may still bring, as in a live drain).
         driver.pipeline.set_split_pending(0, true);
         let mut n = 0u32;
-        input.for_each_line(|line, _| {
+        input.for_each_line(config.events.max_event_bytes, |line, _| {
             driver.feed(line);
             n = n.wrapping_add(1);
             !(n & 0x3FF == 0 && shutdown.is_cancelled())
@@ -442,7 +442,7 @@ pub fn bench_file(path: &Path) -> Result<(u64, f64), ReplayError> {
     let mut driver = Driver::new(Pipeline::with_observer(&config, observer), false);
     let t = Instant::now();
     let mut input = Input::open(path)?;
-    input.for_each_line(|line, _| {
+    input.for_each_line(config.events.max_event_bytes, |line, _| {
         driver.feed(line);
         true
     })?;

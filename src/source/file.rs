@@ -77,41 +77,58 @@ impl Input {
 
     /// Call `f` with every non-empty line (without its `\n` or `\r\n`) and the number
     /// of bytes consumed so far, until the end of the input or until `f` returns
-    /// `false`. Returns the bytes read.
+    /// `false`. Returns the bytes read. A line longer than `max_line` bytes is handed
+    /// out cut to `max_line + 1` bytes (enough for the event parser to reject it as
+    /// too large) and the rest of it is skipped as it is read: memory stays bounded
+    /// whatever the input, a gzip bomb of one endless line included.
     pub fn for_each_line(
         &mut self,
+        max_line: usize,
         mut f: impl FnMut(&[u8], u64) -> bool,
     ) -> Result<u64, FileError> {
-        let mut line = Vec::with_capacity(4096);
+        let cap = max_line.saturating_add(1);
+        let mut line = Vec::with_capacity(4096.min(cap));
         let mut bytes = 0u64;
         loop {
-            line.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut line)
-                .map_err(|source| FileError::Read {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            if n == 0 {
+            let buf = self.reader.fill_buf().map_err(|source| FileError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+            if buf.is_empty() {
+                if !line.is_empty() {
+                    emit(&line, bytes, &mut f);
+                }
                 return Ok(bytes);
             }
-            bytes += n as u64;
-            let mut l = line.as_slice();
-            if let [rest @ .., b'\n'] = l {
-                l = rest;
-            }
-            if let [rest @ .., b'\r'] = l {
-                l = rest;
-            }
-            if l.is_empty() {
-                continue;
-            }
-            if !f(l, bytes) {
-                return Ok(bytes);
+            let (take, end) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            let room = cap.saturating_sub(line.len());
+            line.extend_from_slice(&buf[..take.min(room)]);
+            self.reader.consume(take);
+            bytes += take as u64;
+            if end {
+                let go_on = emit(&line, bytes, &mut f);
+                line.clear();
+                if !go_on {
+                    return Ok(bytes);
+                }
             }
         }
     }
+}
+
+/// Hand `line` to `f` without its line end; blank lines are skipped (`true`).
+fn emit(line: &[u8], bytes: u64, f: &mut impl FnMut(&[u8], u64) -> bool) -> bool {
+    let mut l = line;
+    if let [rest @ .., b'\n'] = l {
+        l = rest;
+    }
+    if let [rest @ .., b'\r'] = l {
+        l = rest;
+    }
+    l.is_empty() || f(l, bytes)
 }
 
 #[cfg(test)]
@@ -122,7 +139,7 @@ mod tests {
     fn lines(mut input: Input) -> Vec<String> {
         let mut out = Vec::new();
         input
-            .for_each_line(|l, _| {
+            .for_each_line(1 << 16, |l, _| {
                 out.push(String::from_utf8(l.to_vec()).unwrap());
                 true
             })
@@ -145,6 +162,28 @@ mod tests {
         enc.write_all(b"{\"x\":1}\n{\"x\":2}\n").unwrap();
         enc.finish().unwrap();
         assert_eq!(lines(Input::open(&p).unwrap()), ["{\"x\":1}", "{\"x\":2}"]);
+    }
+
+    /// One line of 64 MiB (of a gzip bomb's kind) is handed out cut to the limit
+    /// plus one byte, the lines around it whole (issue #14).
+    #[test]
+    fn an_endless_line_is_cut_at_the_limit_and_the_next_lines_are_whole() {
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 64 << 20));
+        data.extend_from_slice(b"\nlast\n");
+        let input = Input::from_reader("t", io::Cursor::new(data));
+        let mut got = Vec::new();
+        let mut input = input;
+        input
+            .for_each_line(1000, |l, _| {
+                got.push(l.to_vec());
+                true
+            })
+            .unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], b"first");
+        assert_eq!(got[1].len(), 1001);
+        assert_eq!(got[2], b"last");
     }
 
     #[test]
