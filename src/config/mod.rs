@@ -159,6 +159,8 @@ pub struct HttpConfig {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub connection_max_age: Duration,
+    /// A response write that makes no progress this long closes the connection.
+    pub write_timeout: Duration,
 }
 
 /// librdkafka options lanewatch sets itself; overriding them would break the guarantees.
@@ -555,6 +557,9 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
     if raw.http.header_read_timeout.is_zero() {
         p.push("http.header_read_timeout", "zero: use e.g. \"5s\"");
     }
+    if raw.http.write_timeout.is_zero() {
+        p.push("http.write_timeout", "zero: use e.g. \"10s\"");
+    }
     if let Some(f) = &raw.http.web_config_file
         && let Err(e) = crate::export::web_config::WebConfig::load(&base.join(f))
     {
@@ -674,6 +679,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             header_read_timeout: raw.http.header_read_timeout,
             max_header_bytes: raw.http.max_header_bytes,
             connection_max_age: raw.http.connection_max_age,
+            write_timeout: raw.http.write_timeout,
         },
     }
 }

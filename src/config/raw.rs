@@ -222,6 +222,8 @@ pub(super) struct RawHttp {
     pub(super) max_header_bytes: usize,
     #[serde(deserialize_with = "d")]
     pub(super) connection_max_age: Duration,
+    #[serde(deserialize_with = "d")]
+    pub(super) write_timeout: Duration,
 }
 
 impl Default for RawHttp {
@@ -230,10 +232,11 @@ impl Default for RawHttp {
             listen: "0.0.0.0:9898".into(),
             shutdown_grace: Duration::from_secs(5),
             web_config_file: None,
-            max_connections: 64,
+            max_connections: 256,
             header_read_timeout: Duration::from_secs(5),
             max_header_bytes: 16 * 1024,
             connection_max_age: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(10),
         }
     }
 }

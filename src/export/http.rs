@@ -1,10 +1,15 @@
 //! HTTP endpoints: `/metrics` (Prometheus text exposition), `/healthz` (the process
 //! is alive), `/readyz` (200 only when connected with a settled group assignment).
 //!
-//! Hardened against slow or hostile clients: a cap on open connections (503 beyond
-//! it), a header-read timeout (slowloris), a header-size limit (431), a maximum
-//! connection age, and `405` for methods other than GET/HEAD. Optionally TLS and basic
-//! auth (on `/metrics`) from an exporter-toolkit web-config file.
+//! Hardened against slow or hostile clients ([`super::guard`]): a cap on open
+//! connections of which one remote address may hold three quarters, a header-read timeout
+//! (slowloris, TLS handshakes included), a write-stall timeout (a client that stops
+//! reading), a header-size limit (431), a maximum connection age, and `405` for methods
+//! other than GET/HEAD. Over the cap, health probes are still answered and anything
+//! else gets a valid 503 (over TLS on a TLS port). Concurrent scrapes share
+//! one encoding of `/metrics`, and slow readers cannot multiply it (see
+//! [`super::guard::SharedBody`]). Optionally TLS and basic auth
+//! (on `/metrics`) from an exporter-toolkit web-config file.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,13 +23,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::auth::Verdict;
+use super::guard::{BUSY_BUDGET, Peers, SharedBody, WriteStall, answer_busy};
 use super::metrics::Metrics;
 use super::web_config::{BasicAuth, WebConfig};
 use crate::config::HttpConfig;
@@ -32,7 +38,7 @@ use crate::health::Health;
 
 #[derive(Clone)]
 struct AppState {
-    metrics: Metrics,
+    body: SharedBody,
     health: Arc<Health>,
     auth: Option<BasicAuth>,
 }
@@ -55,6 +61,7 @@ pub struct HttpServer {
     router: Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     cfg: HttpConfig,
+    health: Arc<Health>,
 }
 
 impl HttpServer {
@@ -85,8 +92,8 @@ impl HttpServer {
             metrics.register(auth.collectors());
         }
         let state = AppState {
-            metrics,
-            health,
+            body: SharedBody::new(metrics),
+            health: health.clone(),
             auth: web.auth.clone(),
         };
         let router = Router::new()
@@ -111,6 +118,7 @@ impl HttpServer {
             router,
             tls,
             cfg: cfg.clone(),
+            health,
         })
     }
 
@@ -128,8 +136,14 @@ impl HttpServer {
             router,
             tls,
             cfg,
+            health,
         } = self;
         let permits = Arc::new(Semaphore::new(cfg.max_connections));
+        // Connections over the cap being answered (probes, 503): a second, larger
+        // bound; beyond it a connection is closed at once.
+        let busy = Arc::new(Semaphore::new(cfg.max_connections.saturating_mul(4)));
+        let per_peer = (cfg.max_connections * 3 / 4).max(1);
+        let peers = Peers::default();
         let tracker = TaskTracker::new();
         loop {
             let (stream, peer) = tokio::select! {
@@ -144,14 +158,42 @@ impl HttpServer {
                     }
                 },
             };
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                tracker.spawn(reject_busy(stream));
+            // One remote address may not take every slot (loopback is this host's own:
+            // the node's probes, a sidecar).
+            let cap = if peer.ip().is_loopback() {
+                usize::MAX
+            } else {
+                per_peer
+            };
+            let slot = peers
+                .try_take(peer.ip(), cap)
+                .and_then(|s| Some((s, permits.clone().try_acquire_owned().ok()?)));
+            let Some(slot) = slot else {
+                let Ok(b) = busy.clone().try_acquire_owned() else {
+                    continue; // dropped: closed
+                };
+                let (tls, health) = (tls.clone(), health.clone());
+                tracker.spawn(async move {
+                    let _b = b;
+                    let answer = async {
+                        match tls {
+                            None => answer_busy(stream, &health).await,
+                            Some(acceptor) => {
+                                if let Ok(s) = acceptor.accept(stream).await {
+                                    answer_busy(s, &health).await;
+                                }
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(BUSY_BUDGET, answer).await;
+                });
                 continue;
             };
             let (router, tls, cfg, shutdown) =
                 (router.clone(), tls.clone(), cfg.clone(), shutdown.clone());
             tracker.spawn(async move {
-                let _permit = permit;
+                let _slot = slot;
+                let stream = WriteStall::new(stream, cfg.write_timeout);
                 match tls {
                     None => serve_conn(stream, router, &cfg, shutdown).await,
                     Some(acceptor) => {
@@ -176,16 +218,6 @@ impl HttpServer {
             tracing::warn!("HTTP connections still open after the shutdown grace; closing them");
         }
     }
-}
-
-async fn reject_busy(mut stream: tokio::net::TcpStream) {
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        stream.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-        ),
-    )
-    .await;
 }
 
 async fn serve_conn<S>(stream: S, router: Router, cfg: &HttpConfig, shutdown: CancellationToken)
@@ -240,9 +272,7 @@ async fn metrics_handler(State(s): State<AppState>, req: Request) -> Response {
             }
         }
     }
-    let body = tokio::task::spawn_blocking(move || s.metrics.encode())
-        .await
-        .unwrap_or_default();
+    let body = s.body.get().await;
     (
         [(
             header::CONTENT_TYPE,

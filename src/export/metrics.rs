@@ -10,6 +10,8 @@ use prometheus::{Encoder, Gauge, IntGaugeVec, Opts, Registry, TextEncoder};
 pub struct Metrics {
     registry: Registry,
     lanes: std::sync::Arc<std::sync::RwLock<Vec<crate::lanes::LaneSeries>>>,
+    /// Bytes of the last exposition (capacity hint of the next).
+    last_size: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Default for Metrics {
@@ -39,6 +41,7 @@ impl Metrics {
         Metrics {
             registry,
             lanes: Default::default(),
+            last_size: Default::default(),
         }
     }
 
@@ -66,15 +69,28 @@ impl Metrics {
 
     /// The text exposition of every series.
     pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        self.encode_into(&mut buf);
+        buf
+    }
+
+    /// The text exposition into `buf` (cleared first; a recycled buffer keeps its
+    /// capacity, so a steady scrape allocates nothing).
+    pub fn encode_into(&self, buf: &mut Vec<u8>) {
         let families = self.registry.gather();
-        let mut buf = Vec::with_capacity(256 * 1024);
+        buf.clear();
+        // Sized from the last exposition: a region's 10 MB body is not grown by
+        // doubling (a copy each time, and twice the memory at the last step).
+        let hint = self.last_size.load(std::sync::atomic::Ordering::Relaxed);
+        buf.reserve((hint + hint / 16).max(256 * 1024));
         TextEncoder::new()
-            .encode(&families, &mut buf)
+            .encode(&families, buf)
             .expect("text encoding into a Vec cannot fail");
         for s in self.lanes.read().unwrap_or_else(|e| e.into_inner()).iter() {
-            s.encode(&mut buf);
+            s.encode(buf);
         }
-        buf
+        self.last_size
+            .store(buf.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn registry(&self) -> &Registry {
