@@ -280,6 +280,20 @@ async fn hostile_scrapers_are_bounded_and_ingestion_is_unaffected() {
     running.wait().await.unwrap();
 }
 
+/// A configuration in a fresh dir whose `web.yml` is `web` and whose `[http]` table
+/// listens on port 0 with the web config and `http_extra` lines.
+fn web_config(web: &str, http_extra: &str) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("web.yml"), web).unwrap();
+    std::fs::write(
+        dir.path().join("lanewatch.toml"),
+        format!("[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n{http_extra}"),
+    )
+    .unwrap();
+    let config = Config::load(&dir.path().join("lanewatch.toml")).unwrap();
+    (dir, config)
+}
+
 /// Basic auth under a flood of wrong credentials (issue #14): an unknown user costs a
 /// bcrypt check like a wrong password (no user enumeration by timing); bcrypt work is
 /// bounded to `BCRYPT_SHARE` per second (beyond: 429 Retry-After), so the flood cannot
@@ -288,19 +302,8 @@ async fn hostile_scrapers_are_bounded_and_ingestion_is_unaffected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_wrong_passwords_takes_bounded_bcrypt_work_and_no_user_is_revealed() {
     use base64::Engine;
-    let dir = tempfile::tempdir().unwrap();
     let hash = bcrypt::hash("right-pass", 8).unwrap();
-    std::fs::write(
-        dir.path().join("web.yml"),
-        format!("basic_auth_users:\n  admin: {hash}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("lanewatch.toml"),
-        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n",
-    )
-    .unwrap();
-    let config = Config::load(&dir.path().join("lanewatch.toml")).unwrap();
+    let (_dir, config) = web_config(&format!("basic_auth_users:\n  admin: {hash}\n"), "");
     let server = HttpServer::bind(&config.http, Metrics::new(), Arc::new(Health::default()))
         .await
         .unwrap();
@@ -434,19 +437,11 @@ fn rss_mib() -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_readers_and_a_reconnect_loop_leave_probes_and_scrapes_answered() {
     use base64::Engine;
-    let dir = tempfile::tempdir().unwrap();
     let hash = bcrypt::hash("pw", 4).unwrap();
-    std::fs::write(
-        dir.path().join("web.yml"),
-        format!("basic_auth_users:\n  prom: {hash}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("lanewatch.toml"),
-        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\nwrite_timeout = \"2s\"\n",
-    )
-    .unwrap();
-    let config = Config::load(&dir.path().join("lanewatch.toml")).unwrap();
+    let (_dir, config) = web_config(
+        &format!("basic_auth_users:\n  prom: {hash}\n"),
+        "write_timeout = \"2s\"\n",
+    );
     let metrics = Metrics::new();
     let series = lanewatch::lanes::LaneSeries::new(&config.buckets, &config.windows);
     let lanes: Vec<_> = (0..1100)
