@@ -450,3 +450,51 @@ fn descending_input_gives_the_report_of_ascending_input() {
     assert_eq!(a["events"]["late"], 0);
     assert_eq!(a["lanes"], b["lanes"]);
 }
+
+/// One outlier event (issue #14: departed 1970 in an hour of 2026 traffic asked for
+/// 7.9 GB and aborted; two lines in years 0001 and 9999 asked for 67.5 GB): the report's
+/// windows cover the days where the events are, the outlier is counted and listed.
+#[test]
+fn an_outlier_event_is_counted_and_listed_not_a_timeline_of_centuries() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = |id: &str, arrived: &str, departed: &str| {
+        format!(
+            "{{\"event_id\":\"{id}\",\"checkpoint\":\"cp\",\"direction\":\"inbound\",\"lane\":\"01\",\"arrived_at\":\"{arrived}\",\"departed_at\":\"{departed}\"}}\n"
+        )
+    };
+    let mut text: String = (0..60)
+        .map(|i| {
+            ev(
+                &format!("e{i}"),
+                &format!("2026-03-02T08:{i:02}:00+08:00"),
+                &format!("2026-03-02T08:{i:02}:30+08:00"),
+            )
+        })
+        .collect();
+    text.push_str(&ev("stray", "1970-01-01T00:00:00Z", "1970-01-01T00:00:01Z"));
+    let f = dir.path().join("hour.jsonl");
+    std::fs::write(&f, text).unwrap();
+    let (_, j) = replay_json(dir.path(), "r.json", &["--input", f.to_str().unwrap()]);
+    assert_eq!(j["events"]["accepted"], 61);
+    assert_eq!(j["events"]["outliers"], 1);
+    assert_eq!(j["outliers"][0]["event_id"], "stray");
+    let windows = j["lanes"][0]["windows"].as_array().unwrap();
+    assert!(windows.len() <= 13, "{} windows", windows.len());
+    let in_windows: u64 = windows
+        .iter()
+        .map(|w| w["passages"].as_u64().unwrap())
+        .sum();
+    assert_eq!(in_windows, 60);
+
+    // Two events eight thousand years apart: one of them is the outlier.
+    let f = dir.path().join("two.jsonl");
+    std::fs::write(
+        &f,
+        ev("a", "0001-01-01T00:00:00Z", "0001-01-01T00:01:00Z")
+            + &ev("b", "9999-12-31T00:00:00Z", "9999-12-31T00:01:00Z"),
+    )
+    .unwrap();
+    let (_, j) = replay_json(dir.path(), "two.json", &["--input", f.to_str().unwrap()]);
+    assert_eq!(j["events"]["outliers"], 1);
+    assert!(j["lanes"][0]["windows"].as_array().unwrap().len() <= 1);
+}

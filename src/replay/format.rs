@@ -103,6 +103,24 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         e.rejected.values().sum::<u64>(),
         e.out_of_range,
     )?;
+    if e.outliers > 0 {
+        let listed: Vec<String> = r
+            .outliers
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} ({}/{}/{}, departed {})",
+                    o.event_id, o.checkpoint, o.direction, o.lane, o.departed_at
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "outliers {} (more than a week from the other events, outside the windows): {}",
+            e.outliers,
+            listed.join(", ")
+        )?;
+    }
     let rejected: Vec<String> = e
         .rejected
         .iter()

@@ -30,6 +30,36 @@ const BATCH: usize = 4096;
 /// deploy's Prometheus scrapes every 15 s).
 pub const SLOT_MS: i64 = 15_000;
 
+const DAY_MS: i64 = 86_400_000;
+/// Days without events after which a later (or earlier) event is not part of the
+/// same replay but an outlier (see [`ReplayObserver::core_ms`]).
+pub const OUTLIER_GAP_DAYS: i64 = 7;
+/// Outliers listed in a report (all are counted).
+const MAX_LISTED: usize = 20;
+/// Events kept per day for the outlier list.
+const KEPT_PER_DAY: usize = 3;
+
+/// The events of one UTC day (see `ReplayObserver::days`).
+#[derive(Debug, Clone, Default)]
+pub struct Day {
+    pub events: u64,
+    /// First and last departure (ms).
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// The first few events, to list them as outliers.
+    pub first: Vec<Outlier>,
+}
+
+/// An event far from the others in time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outlier {
+    pub event_id: String,
+    pub checkpoint: String,
+    pub direction: &'static str,
+    pub lane: String,
+    pub departed_at: String,
+}
+
 impl Dist {
     fn new() -> Self {
         Dist {
@@ -214,6 +244,10 @@ pub struct ReplayObserver {
     /// Event time of the first and last accepted departure.
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
+    /// Departures per UTC day, with the first few events of the day: the report's
+    /// time axis covers the days where the events are, not a stray one far away
+    /// ([`ReplayObserver::core_ms`]).
+    pub days: BTreeMap<i64, Day>,
     /// The congestion analysis (the live service's, on the report window) of every
     /// checkpoint-direction window, by (checkpoint, direction).
     pub analysis: BTreeMap<(String, Direction), Vec<CheckpointWindow>>,
@@ -242,8 +276,52 @@ impl ReplayObserver {
             directions: BTreeMap::new(),
             first_ms: None,
             last_ms: None,
+            days: BTreeMap::new(),
             analysis: BTreeMap::new(),
         }
+    }
+
+    /// The time of the events, as `[first, last + 1)` ms: the largest run of days (by
+    /// events) in which no two consecutive days with events are more than
+    /// [`OUTLIER_GAP_DAYS`] apart. Events outside are outliers: counted and listed,
+    /// and the report's windows do not stretch to them (a year-9999 timestamp would
+    /// otherwise ask for millions of windows per lane).
+    pub fn core_ms(&self) -> Option<(i64, i64)> {
+        // (events, first day, last day) of the current run and of the largest.
+        let mut best: Option<(u64, i64, i64)> = None;
+        let mut run: Option<(u64, i64, i64)> = None;
+        for (&day, d) in &self.days {
+            run = match run {
+                Some((m, first, last)) if day - last <= OUTLIER_GAP_DAYS => {
+                    Some((m + d.events, first, day))
+                }
+                _ => Some((d.events, day, day)),
+            };
+            if let Some(r) = run
+                && best.is_none_or(|b| r.0 > b.0)
+            {
+                best = Some(r);
+            }
+        }
+        best.map(|(_, first, last)| (self.days[&first].first_ms, self.days[&last].last_ms + 1))
+    }
+
+    /// Events outside [`ReplayObserver::core_ms`]: how many, and the first few.
+    pub fn outliers(&self) -> (u64, Vec<Outlier>) {
+        let Some((start, end)) = self.core_ms() else {
+            return (0, Vec::new());
+        };
+        let mut n = 0;
+        let mut listed = Vec::new();
+        for d in self.days.values() {
+            if d.first_ms >= start && d.last_ms < end {
+                continue;
+            }
+            n += d.events;
+            let room = MAX_LISTED - listed.len().min(MAX_LISTED);
+            listed.extend(d.first.iter().take(room).cloned());
+        }
+        (n, listed)
     }
 
     pub fn bucket_bounds_ms(&self) -> &[i64] {
@@ -318,6 +396,24 @@ impl Observer for ReplayObserver {
         let t = ev.departed_ms;
         self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
         self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+        let day = self.days.entry(t.div_euclid(DAY_MS)).or_insert(Day {
+            events: 0,
+            first_ms: t,
+            last_ms: t,
+            first: Vec::new(),
+        });
+        day.events += 1;
+        day.first_ms = day.first_ms.min(t);
+        day.last_ms = day.last_ms.max(t);
+        if day.first.len() < KEPT_PER_DAY {
+            day.first.push(Outlier {
+                event_id: ev.event_id.to_string(),
+                checkpoint: ev.checkpoint.to_string(),
+                direction: ev.direction.as_str(),
+                lane: ev.lane.to_string(),
+                departed_at: crate::time::format_ms(t),
+            });
+        }
         let window_ms = self.window_ms;
         let passage = ev.passage_ms();
         let bucket = self.bounds_ms.partition_point(|&b| b < passage);

@@ -24,6 +24,9 @@ pub struct Events {
     pub out_of_range: u64,
     /// Valid events of unregistered lanes over `lanes.max_dynamic_lanes`.
     pub overflow: u64,
+    /// Accepted events far in time from all the others (more than a week of no
+    /// events away): counted in the lanes' totals, outside the windows.
+    pub outliers: u64,
 }
 
 impl Events {
@@ -182,6 +185,9 @@ impl AnalysisRow {
 pub struct Report {
     pub range: Range,
     pub events: Events,
+    /// The first outliers (see `Events::outliers`), to find them in the input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outliers: Vec<super::observer::Outlier>,
     pub lanes: Vec<LaneReport>,
     pub checkpoints: Vec<CheckpointReport>,
     /// First window start and the end of the last window (ms), the report's time axis.
@@ -206,10 +212,26 @@ pub struct Params {
 }
 
 /// Build the report after the pipeline was flushed and the observer finished.
-pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) -> Report {
+pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, mut events: Events) -> Report {
     let w = p.window_ms;
-    let first = p.from_ms.or(obs.first_ms).unwrap_or(0);
-    let last_excl = p.to_ms.or(obs.last_ms.map(|l| l + 1)).unwrap_or(first + 1);
+    // The time axis: the range asked for, or the events' without their outliers; a
+    // range reaches at most a day beyond the events, so a range of centuries does not
+    // ask for millions of windows per lane.
+    const DAY: i64 = 86_400_000;
+    let core = obs.core_ms();
+    let first = match (p.from_ms, core) {
+        (Some(f), Some((s, _))) => f.max(s.saturating_sub(DAY)),
+        (Some(f), None) => f,
+        (None, Some((s, _))) => s,
+        (None, None) => 0,
+    };
+    let last_excl = match (p.to_ms, core) {
+        (Some(t), Some((_, e))) => t.min(e.saturating_add(DAY)),
+        (Some(t), None) => t.min(first.saturating_add(DAY)),
+        (None, Some((_, e))) => e,
+        (None, None) => first + 1,
+    }
+    .max(first + 1);
     let grid = (
         window_start(first, w),
         window_start(last_excl - 1, w).max(window_start(first, w)) + w,
@@ -318,7 +340,10 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, events: Events) ->
         }
     }
 
+    let (n_outliers, outliers) = obs.outliers();
+    events.outliers = n_outliers;
     Report {
+        outliers,
         range: Range {
             from: p.from_ms.map(format_ms),
             to: p.to_ms.map(format_ms),
