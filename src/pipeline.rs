@@ -289,6 +289,16 @@ impl<O: Observer> Pipeline<O> {
             .advance_idle(now_ms, self.idle_timeout_ms, &mut both);
     }
 
+    /// Live mode, about once a second: remove the lanes not in the registry that have
+    /// been silent for `lanes.dynamic_lane_expiry` (see `Lanes::expire_dynamic`).
+    pub fn expire_dynamic(&mut self, now_ms: i64) {
+        if self.lanes.expire_dynamic(now_ms) > 0 {
+            self.counters
+                .dynamic_lanes
+                .set(self.lanes.dynamic_count() as i64);
+        }
+    }
+
     /// Close every open window (end of a replay).
     pub fn flush(&mut self) {
         let mut both = Both {

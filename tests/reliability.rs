@@ -433,6 +433,77 @@ async fn a_cardinality_attack_is_capped_and_counted() {
     assert!(svc.wait(Duration::from_secs(10)).0.success());
 }
 
+/// Junk lane ids fill `lanes.max_dynamic_lanes`; once they have been silent for
+/// `lanes.dynamic_lane_expiry` they are removed (series too), and a real new lane
+/// that overflowed meanwhile gets a place (issue #14: it stayed invisible until a
+/// restart). Registered lanes never expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_lanes_expire_and_a_real_new_lane_gets_their_place() {
+    let topic = fresh_topic("expiry", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &topic,
+        &unique("group"),
+        "",
+        "[[checkpoint]]\nid = \"real\"\n[[checkpoint.lane]]\ndirection = \"inbound\"\nids = [\"01\"]\n",
+        "[lanes]\nmax_dynamic_lanes = 20\ndynamic_lane_expiry = \"4s\"\n",
+    );
+    let base = now_ms() - 600_000;
+    let ev = |i: i64, cp: &str, lane: &str| {
+        let d = base + i * 1000;
+        (
+            format!("{cp}/inbound"),
+            event_json(
+                &format!("{cp}-{lane}-{i}"),
+                cp,
+                "inbound",
+                lane,
+                d - 1000,
+                None,
+                d,
+            )
+            .into_bytes(),
+        )
+    };
+    let mut msgs: Vec<_> = (0..20).map(|i| ev(i, "junk", &format!("j{i}"))).collect();
+    msgs.push(ev(20, "real", "01"));
+    msgs.push(ev(21, "new", "N1"));
+    produce(&topic, &msgs);
+    let svc = Service::start(&path);
+    let a = svc.addr;
+    let m = eventually(Duration::from_secs(60), "junk consumed", || async {
+        let m = scrape(a).await;
+        (m.get("lanewatch_events_received_total", &[]) == Some(22.0)).then_some(m)
+    })
+    .await;
+    assert_eq!(m.get("lanewatch_lanes_dynamic", &[]), Some(20.0));
+    assert_eq!(
+        m.get("lanewatch_lane_overflow_events_total", &[]),
+        Some(1.0)
+    );
+    // The junk expires; the new lane, heard from again, is exported.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    produce(&topic, &[ev(30, "new", "N1"), ev(31, "real", "01")]);
+    let m = eventually(Duration::from_secs(60), "the new lane exported", || async {
+        let m = scrape(a).await;
+        (m.get("lanewatch_events_received_total", &[]) == Some(24.0)).then_some(m)
+    })
+    .await;
+    let lanes: Vec<String> = m
+        .samples
+        .iter()
+        .filter(|(n, _, _)| n == "lanewatch_passages_total")
+        .map(|(_, l, _)| format!("{}/{}", l["checkpoint"], l["lane"]))
+        .collect();
+    assert!(lanes.contains(&"new/N1".to_string()), "{lanes:?}");
+    assert!(lanes.contains(&"real/01".to_string()), "{lanes:?}");
+    assert!(!lanes.iter().any(|l| l.starts_with("junk/")), "{lanes:?}");
+    assert_eq!(m.get("lanewatch_lanes_dynamic", &[]), Some(1.0));
+    svc.signal("TERM");
+    assert!(svc.wait(Duration::from_secs(10)).0.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_registered_lane_keeps_its_series_and_its_last_departure() {
     let topic = fresh_topic("silent", 1).await;

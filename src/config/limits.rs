@@ -37,6 +37,7 @@ pub(super) fn check(raw: &RawConfig, p: &mut Problems) {
         ("http.header_read_timeout", raw.http.header_read_timeout),
         ("http.connection_max_age", raw.http.connection_max_age),
         ("http.write_timeout", raw.http.write_timeout),
+        ("lanes.dynamic_lane_expiry", raw.lanes.dynamic_lane_expiry),
         ("congestion.window", c.window),
         ("congestion.target_wait", c.target_wait),
         ("congestion.enter_p95", c.enter_p95),

@@ -73,6 +73,8 @@ pub struct Config {
     pub events: EventLimits,
     pub windows: WindowConfig,
     pub max_dynamic_lanes: usize,
+    /// Silence (wall clock, live) after which a lane not in the registry is removed.
+    pub dynamic_lane_expiry_ms: i64,
     pub buckets: Buckets,
     pub http: HttpConfig,
     pub congestion: CongestionConfig,
@@ -565,6 +567,9 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
     {
         p.push("http.web_config_file", e.to_string());
     }
+    if raw.lanes.dynamic_lane_expiry.is_zero() {
+        p.push("lanes.dynamic_lane_expiry", "zero: use e.g. \"1h\"");
+    }
     if registry.lane_count() + raw.lanes.max_dynamic_lanes == 0 {
         p.push(
             "lanes.max_dynamic_lanes",
@@ -665,6 +670,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             quantiles: w.quantiles,
         },
         max_dynamic_lanes: raw.lanes.max_dynamic_lanes,
+        dynamic_lane_expiry_ms: ms(raw.lanes.dynamic_lane_expiry),
         buckets: Buckets {
             passage: b.passage_duration_seconds,
             queue_wait: b.queue_wait_seconds,

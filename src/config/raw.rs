@@ -164,12 +164,17 @@ impl Default for RawWindows {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawLanes {
     pub(super) max_dynamic_lanes: usize,
+    /// A lane not in the registry that sends nothing this long is removed (its
+    /// series too), freeing its place under `max_dynamic_lanes`.
+    #[serde(deserialize_with = "d")]
+    pub(super) dynamic_lane_expiry: Duration,
 }
 
 impl Default for RawLanes {
     fn default() -> Self {
         RawLanes {
             max_dynamic_lanes: 1000,
+            dynamic_lane_expiry: Duration::from_secs(3600),
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct Lane {
     /// Vehicles it could have taken that other lanes of its direction cleared, having
     /// arrived after its newest departure.
     passed_over: u32,
+    /// A lane not in the registry: when it last sent an event (wall clock live, event
+    /// time otherwise), and whether it expired (its series removed, its id retired).
+    seen_ms: i64,
+    pub expired: bool,
     /// Stream time per source split this lane was read from (almost always one).
     pub streams: Vec<Stream>,
 }
@@ -99,6 +103,7 @@ pub struct Lanes {
     pub checkpoints: Vec<CheckpointState>,
     dynamic: usize,
     max_dynamic: usize,
+    dynamic_expiry_ms: i64,
     series: LaneSeries,
     sizes_ms: Vec<i64>,
     pub clock: Clock,
@@ -129,6 +134,7 @@ impl Lanes {
             checkpoints: Vec::new(),
             dynamic: 0,
             max_dynamic: config.max_dynamic_lanes,
+            dynamic_expiry_ms: config.dynamic_lane_expiry_ms,
             series,
             sizes_ms: config.windows.sizes_ms.clone(),
             clock: Clock::new(
@@ -219,6 +225,8 @@ impl Lanes {
             last_departure_ms: None,
             uses,
             passed_over: 0,
+            seen_ms: i64::MIN,
+            expired: false,
             streams: Vec::new(),
         });
         self.checkpoints[cp as usize].lanes.push(id);
@@ -270,6 +278,9 @@ impl Lanes {
         observer: &mut O,
     ) -> bool {
         let lane = &mut self.lanes[id as usize];
+        if !lane.registered {
+            lane.seen_ms = now_ms.unwrap_or(ev.departed_ms);
+        }
         let s = &lane.stats;
         s.passages.inc();
         s.passage.observe(ms_to_s(ev.passage_ms()));
@@ -352,6 +363,37 @@ impl Lanes {
             cp.clock.close_to(wm, self.sizes_ms[0]);
             self.sweep(checkpoint, wm, observer);
         }
+    }
+
+    /// Remove the lanes not in the registry that sent nothing since `now_ms −
+    /// lanes.dynamic_lane_expiry`: their series leave the exposition and their places
+    /// under `lanes.max_dynamic_lanes` are free again, so a burst of junk ids cannot
+    /// hide a real new lane for ever. Their ids are retired (a lane that comes back
+    /// gets a new one; the congestion analysis keeps the old as a silent lane).
+    /// Returns how many expired.
+    pub fn expire_dynamic(&mut self, now_ms: i64) -> usize {
+        let before = now_ms.saturating_sub(self.dynamic_expiry_ms);
+        let mut n = 0;
+        for id in 0..self.lanes.len() {
+            let lane = &self.lanes[id];
+            if lane.registered || lane.expired || lane.seen_ms >= before {
+                continue;
+            }
+            let hash = lane_hash(&lane.key.checkpoint, lane.key.direction, &lane.key.lane);
+            if let Ok(entry) = self.index.find_entry(hash, |&i| i as usize == id) {
+                entry.remove();
+            }
+            let cp = lane.checkpoint as usize;
+            self.checkpoints[cp].lanes.retain(|&l| l as usize != id);
+            self.series.remove(&self.lanes[id].stats);
+            let lane = &mut self.lanes[id];
+            lane.expired = true;
+            lane.windows = Vec::new();
+            lane.streams = Vec::new();
+            self.dynamic -= 1;
+            n += 1;
+        }
+        n
     }
 
     /// The other lanes of `ev`'s direction that could have taken its vehicle and had

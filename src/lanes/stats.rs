@@ -215,6 +215,15 @@ impl LaneSeries {
         }))
     }
 
+    /// Stop exporting a lane's series (a lane not in the registry that expired).
+    pub fn remove(&self, lane: &LaneStats) {
+        self.0
+            .lanes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|l| !Arc::ptr_eq(l, lane));
+    }
+
     /// Create (and so export at zero) the series of one lane.
     pub fn lane(
         &self,

@@ -175,6 +175,7 @@ fn consume<O: Observer>(
     let mut next_lag = Instant::now() + lag_interval;
     let mut now = now_ms();
     let mut next_tick = Instant::now();
+    let mut next_expiry = Instant::now();
     let idle = Duration::from_millis(pipeline.idle_timeout_ms().max(0) as u64);
     let mut splits = Splits::new(idle);
     while !shutdown.is_cancelled() {
@@ -240,6 +241,10 @@ fn consume<O: Observer>(
             }
         }
         splits.expire(pipeline);
+        if t >= next_expiry {
+            next_expiry = t + Duration::from_secs(1);
+            pipeline.expire_dynamic(now);
+        }
         // Nothing waiting: silence now means silent checkpoints, not a backlog — unless
         // the broker is unreachable (then the events are only delayed, and the windows
         // wait for them).
