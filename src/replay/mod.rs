@@ -130,6 +130,15 @@ pub enum ReplayError {
     Interrupted,
     #[error("nothing to report: {why} (--allow-empty writes the empty report)")]
     Empty { why: String },
+    #[error(
+        "--window {window} makes {windows} windows for each of {lanes} lanes, more than a report holds ({max} lane-windows): give a larger --window or a shorter --from/--to range",
+        max = report::MAX_LANE_WINDOWS
+    )]
+    TooManyWindows {
+        lanes: u64,
+        windows: u64,
+        window: String,
+    },
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
@@ -216,7 +225,7 @@ impl Driver {
         }
     }
 
-    fn finish(mut self, p: &report::Params) -> Replayed {
+    fn finish(mut self, p: &report::Params) -> Result<Replayed, ReplayError> {
         self.bar.finish_and_clear();
         self.pipeline.set_split_pending(0, false);
         self.pipeline.flush();
@@ -226,11 +235,21 @@ impl Driver {
             &self.pipeline.lanes,
             &self.pipeline.observer,
             self.events,
-        );
-        Replayed {
+        )
+        .map_err(
+            |report::TooManyWindows(lanes, windows)| ReplayError::TooManyWindows {
+                lanes,
+                windows,
+                window: humantime::format_duration(std::time::Duration::from_millis(
+                    p.window_ms.max(0) as u64,
+                ))
+                .to_string(),
+            },
+        )?;
+        Ok(Replayed {
             report,
             pipeline: self.pipeline,
-        }
+        })
     }
 }
 
@@ -353,7 +372,7 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
     if shutdown.is_cancelled() {
         return Err(ReplayError::Interrupted);
     }
-    let done = driver.finish(&params);
+    let done = driver.finish(&params)?;
     let e = &done.report.events;
     if e.accepted == 0 && !args.allow_empty {
         let rejected: u64 = e.rejected.values().sum();
@@ -453,7 +472,7 @@ pub fn bench_file(path: &Path) -> Result<(u64, f64), ReplayError> {
         congestion_threshold_ms: 600_000,
         settle_ms: 300_000,
     };
-    let r = driver.finish(&params);
+    let r = driver.finish(&params)?;
     let secs = t.elapsed().max(Duration::from_nanos(1)).as_secs_f64();
     Ok((r.report.events.read, secs))
 }

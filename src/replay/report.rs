@@ -212,7 +212,20 @@ pub struct Params {
 }
 
 /// Build the report after the pipeline was flushed and the observer finished.
-pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, mut events: Events) -> Report {
+/// Lane-windows a report may hold (about 150 bytes each): a week of 5-minute windows
+/// over 1,000 lanes is 2 million.
+pub const MAX_LANE_WINDOWS: u64 = 3_000_000;
+
+/// A report that would hold more than [`MAX_LANE_WINDOWS`]: (lanes, windows per lane).
+#[derive(Debug)]
+pub struct TooManyWindows(pub u64, pub u64);
+
+pub fn build(
+    p: &Params,
+    lanes: &Lanes,
+    obs: &ReplayObserver,
+    mut events: Events,
+) -> Result<Report, TooManyWindows> {
     let w = p.window_ms;
     // The time axis: the range asked for, or the events' without their outliers; a
     // range reaches at most a day beyond the events, so a range of centuries does not
@@ -236,6 +249,11 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, mut events: Events
         window_start(first, w),
         window_start(last_excl - 1, w).max(window_start(first, w)) + w,
     );
+    let per_lane = ((grid.1 - grid.0) / w) as u64;
+    let with_data = obs.lanes.iter().filter(|d| d.passages > 0).count() as u64;
+    if per_lane.saturating_mul(with_data) > MAX_LANE_WINDOWS {
+        return Err(TooManyWindows(with_data, per_lane));
+    }
     let span_ms = match (p.from_ms, p.to_ms) {
         (Some(f), Some(t)) => t - f,
         _ => grid.1 - grid.0,
@@ -342,7 +360,7 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, mut events: Events
 
     let (n_outliers, outliers) = obs.outliers();
     events.outliers = n_outliers;
-    Report {
+    Ok(Report {
         outliers,
         range: Range {
             from: p.from_ms.map(format_ms),
@@ -357,7 +375,7 @@ pub fn build(p: &Params, lanes: &Lanes, obs: &ReplayObserver, mut events: Events
         window_ms: w,
         congestion_threshold_s: p.congestion_threshold_ms as f64 / 1000.0,
         settle_ms: p.settle_ms,
-    }
+    })
 }
 
 fn direction_str<S: serde::Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {
