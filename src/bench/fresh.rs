@@ -54,6 +54,7 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
         group: None,
         lanes: a.lanes + 1,
         queued_max_kbytes: None,
+        web_config: None,
     };
     let stop = shutdown.child_token();
     let (running, _) = live::start(&live_args, stop.clone()).await?;

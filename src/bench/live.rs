@@ -33,6 +33,9 @@ pub struct LiveArgs {
     /// `source.queued_max_messages_kbytes` (default: the configuration's default).
     #[arg(long)]
     pub queued_max_kbytes: Option<u32>,
+    /// An exporter-toolkit web config for the HTTP endpoints (TLS, basic auth).
+    #[arg(skip)]
+    pub web_config: Option<std::path::PathBuf>,
 }
 
 /// Counts the events the pipeline applied, readable from other threads.
@@ -70,6 +73,7 @@ pub fn config(a: &LiveArgs) -> Config {
     }
     c.max_dynamic_lanes = a.lanes.max(c.max_dynamic_lanes);
     c.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    c.http.web_config_file = a.web_config.clone();
     c
 }
 
