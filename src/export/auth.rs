@@ -11,7 +11,8 @@ use prometheus::{Counter, IntCounterVec, Opts};
 
 /// Share of one core that bcrypt checks may take: within each second, once checks of
 /// uncached credentials have taken this long, further ones are answered
-/// [`Verdict::Throttled`] until the next second. A flood of wrong passwords costs at
+/// [`Verdict::Throttled`] until the next second (HTTP answers those after a second:
+/// a tarpit). A flood of wrong passwords costs at
 /// most this much CPU; credentials verified once are cached and never wait.
 pub const BCRYPT_SHARE: Duration = Duration::from_millis(200);
 

@@ -263,6 +263,10 @@ async fn metrics_handler(State(s): State<AppState>, req: Request) -> Response {
                     .into_response();
             }
             Verdict::Throttled => {
+                // Answered when the next second's budget begins: a client that floods
+                // wrong passwords waits instead of looping (a tarpit), so the flood
+                // costs connections, not the CPU the pipeline needs.
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
                     [(header::RETRY_AFTER, "1")],
