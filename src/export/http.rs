@@ -165,47 +165,66 @@ impl HttpServer {
             } else {
                 per_peer
             };
-            let slot = peers
-                .try_take(peer.ip(), cap)
-                .and_then(|s| Some((s, permits.clone().try_acquire_owned().ok()?)));
-            let Some(slot) = slot else {
-                let Ok(b) = busy.clone().try_acquire_owned() else {
-                    continue; // dropped: closed
+            let take = {
+                let (peers, permits) = (peers.clone(), permits.clone());
+                move || {
+                    peers
+                        .try_take(peer.ip(), cap)
+                        .and_then(|s| Some((s, permits.try_acquire_owned().ok()?)))
+                }
+            };
+            let (router, cfg, shutdown, health) = (
+                router.clone(),
+                cfg.clone(),
+                shutdown.clone(),
+                health.clone(),
+            );
+            let Some(acceptor) = tls.clone() else {
+                match take() {
+                    Some(slot) => tracker.spawn(async move {
+                        let _slot = slot;
+                        let stream = WriteStall::new(stream, cfg.write_timeout);
+                        serve_conn(stream, router, &cfg, shutdown).await;
+                    }),
+                    None => {
+                        let Ok(b) = busy.clone().try_acquire_owned() else {
+                            continue; // dropped: closed
+                        };
+                        tracker.spawn(async move {
+                            let _b = b;
+                            let _ = tokio::time::timeout(BUSY_BUDGET, answer_busy(stream, &health))
+                                .await;
+                        })
+                    }
                 };
-                let (tls, health) = (tls.clone(), health.clone());
-                tracker.spawn(async move {
-                    let _b = b;
-                    let answer = async {
-                        match tls {
-                            None => answer_busy(stream, &health).await,
-                            Some(acceptor) => {
-                                if let Ok(s) = acceptor.accept(stream).await {
-                                    answer_busy(s, &health).await;
-                                }
-                            }
-                        }
-                    };
-                    let _ = tokio::time::timeout(BUSY_BUDGET, answer).await;
-                });
                 continue;
             };
-            let (router, tls, cfg, shutdown) =
-                (router.clone(), tls.clone(), cfg.clone(), shutdown.clone());
+            // TLS: the handshake holds no connection slot (clients that never complete
+            // one cannot crowd out those that do), only a place in the larger pool of
+            // connections being answered, for at most `header_read_timeout`.
+            let Ok(b) = busy.clone().try_acquire_owned() else {
+                continue; // dropped: closed
+            };
             tracker.spawn(async move {
-                let _slot = slot;
                 let stream = WriteStall::new(stream, cfg.write_timeout);
-                match tls {
-                    None => serve_conn(stream, router, &cfg, shutdown).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => serve_conn(s, router, &cfg, shutdown).await,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
-                            }
-                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                        }
+                let s = match tokio::time::timeout(cfg.header_read_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        return tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                };
+                match take() {
+                    Some(slot) => {
+                        drop(b);
+                        let _slot = slot;
+                        serve_conn(s, router, &cfg, shutdown).await;
+                    }
+                    None => {
+                        let _b = b;
+                        let _ = tokio::time::timeout(BUSY_BUDGET, answer_busy(s, &health)).await;
                     }
                 }
             });

@@ -465,3 +465,17 @@ pub fn event_json(
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
+
+/// A configuration in a fresh dir whose `web.yml` is `web` and whose `[http]` table
+/// listens on port 0 with the web config and `http_extra` lines.
+pub fn web_config(web: &str, http_extra: &str) -> (tempfile::TempDir, lanewatch::config::Config) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("web.yml"), web).unwrap();
+    std::fs::write(
+        dir.path().join("lanewatch.toml"),
+        format!("[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n{http_extra}"),
+    )
+    .unwrap();
+    let config = lanewatch::config::Config::load(&dir.path().join("lanewatch.toml")).unwrap();
+    (dir, config)
+}
