@@ -1,4 +1,5 @@
-//! Lane-passage events: parsing and validation of one Kafka message value (DESIGN §1),
+//! Lane-passage events: parsing and validation of one Kafka message value (README,
+//! The event),
 //! with every rejection classified by a bounded [`Reason`]. Fields are borrowed from the
 //! message bytes; nothing is allocated unless a string carries JSON escapes. The common
 //! flat event is read by a single scan (`scan`); everything else by serde_json.
@@ -10,8 +11,18 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 mod scan;
 
-use crate::config::EventLimits;
 use crate::time::parse_timestamp;
+
+/// Limits an event must satisfy (README, The event): the `[events]` section of the
+/// configuration, validated there.
+#[derive(Debug, Clone)]
+pub struct EventLimits {
+    pub max_event_bytes: usize,
+    pub max_passage_ms: i64,
+    /// `None` in replay: the future is only checked against the wall clock live.
+    pub max_clock_skew_ms: Option<i64>,
+    pub dedup_capacity: usize,
+}
 
 /// Travel direction through the checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,13 +49,18 @@ impl fmt::Display for Direction {
     }
 }
 
+/// A direction that is neither `inbound` nor `outbound` (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a direction: use \"inbound\" or \"outbound\"")]
+pub struct UnknownDirection(pub String);
+
 impl std::str::FromStr for Direction {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
+    type Err = UnknownDirection;
+    fn from_str(s: &str) -> Result<Self, UnknownDirection> {
         match s {
             "inbound" => Ok(Direction::Inbound),
             "outbound" => Ok(Direction::Outbound),
-            _ => Err(()),
+            _ => Err(UnknownDirection(s.to_string())),
         }
     }
 }
@@ -233,7 +249,7 @@ pub fn parse<'a>(
         None => {
             let mut de = serde_json::Deserializer::from_str(text);
             let raw = de::Deserialize::deserialize(&mut de)
-                .map_err(|e: serde_json::Error| classify(e))?;
+                .map_err(|e: serde_json::Error| classify(e, text))?;
             de.end()
                 .map_err(|e| Rejection::new(Reason::InvalidJson, e.to_string()))?;
             raw
@@ -242,15 +258,17 @@ pub fn parse<'a>(
     validate(raw, limits, now_ms)
 }
 
-fn classify(e: serde_json::Error) -> Rejection {
-    let msg = e.to_string();
-    // Our field types accept any JSON value, so a data error is a duplicate key or a
-    // top-level value that is not an object.
-    if msg.starts_with("duplicate field") {
-        Rejection::new(Reason::InvalidField, msg)
-    } else {
-        Rejection::new(Reason::InvalidJson, msg)
-    }
+/// The reason of a serde_json error on `text`: by its category, not its wording. Our
+/// field types accept any JSON value, so a data error in an object is a duplicate key
+/// (an invalid field); anything else (syntax, a top-level value that is not an object,
+/// an early end) is invalid JSON.
+fn classify(e: serde_json::Error, text: &str) -> Rejection {
+    let object = text.trim_start().starts_with('{');
+    let reason = match e.classify() {
+        serde_json::error::Category::Data if object => Reason::InvalidField,
+        _ => Reason::InvalidJson,
+    };
+    Rejection::new(reason, e.to_string())
 }
 
 fn validate<'a>(
@@ -277,7 +295,7 @@ fn validate<'a>(
             "checkpoint: must match [a-z0-9_-]{1,32}",
         ));
     }
-    let direction = direction.parse::<Direction>().map_err(|()| {
+    let direction = direction.parse::<Direction>().map_err(|_| {
         Rejection::new(
             Reason::InvalidField,
             "direction: must be \"inbound\" or \"outbound\"",
@@ -556,5 +574,4 @@ impl<'de> Visitor<'de> for EventVisitor {
 }
 
 #[cfg(test)]
-#[path = "event_tests.rs"]
 mod tests;

@@ -1,9 +1,12 @@
-//! The `lanewatch` binary: parses flags, sets up logging, calls the library.
+//! The `lanewatch` binary: parses flags, sets up logging, calls the library, and exits
+//! with the status the library's error names (2: a user error, 1: a failure at run time).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use lanewatch::exit::Failure;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -16,6 +19,9 @@ struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LANEWATCH_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Time zone of the human log format's timestamps (an IANA name; JSON logs are UTC).
+    #[arg(long, global = true, default_value = lanewatch::time::DEFAULT_ZONE, env = "LANEWATCH_LOG_TIME_ZONE", value_parser = lanewatch::time::zone)]
+    log_time_zone: lanewatch::time::Zone,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,13 +52,18 @@ enum Command {
     /// Post-event analysis of a time range from Kafka or a JSONL file: report (table,
     /// JSON, CSV, HTML with charts) and OpenMetrics for Prometheus backfill.
     Replay(lanewatch::replay::ReplayArgs),
-    /// Benchmarks (see tests/bench/run.sh for all of them in one table).
-    Bench(lanewatch::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    // The demo's table is redrawn in place on a terminal: an info log line between two
+    // redraws would tear it, so there only warnings are logged (unless RUST_LOG says).
+    let table = matches!(cli.command, Command::Demo(_)) && std::io::stderr().is_terminal();
+    init_tracing(
+        cli.log_format,
+        cli.log_time_zone,
+        if table { "warn" } else { "info" },
+    );
     match cli.command {
         Command::CheckConfig { config } => match lanewatch::Config::load(&config) {
             Ok(c) => {
@@ -66,26 +77,17 @@ fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
-            Err(e) => user_error(e),
+            Err(e) => fail(&e),
         },
-        Command::Demo(args) => runtime_then(|shutdown| async move {
-            lanewatch::demo::run(args, shutdown)
-                .await
-                .map_err(anyhow::Error::from)
-        }),
-        Command::Simulate(args) => runtime_then(|shutdown| async move {
+        Command::Demo(args) => in_runtime(|shutdown| lanewatch::demo::run(args, shutdown)),
+        Command::Simulate(args) => in_runtime(|shutdown| async move {
             let s = lanewatch::simulate::run(args, shutdown).await?;
             tracing::info!(
                 written = s.written,
                 interrupted = s.interrupted,
                 "simulation done"
             );
-            Ok(())
-        }),
-        Command::Bench(args) => runtime_then(|shutdown| async move {
-            lanewatch::bench::run(args, shutdown)
-                .await
-                .map_err(anyhow::Error::from)
+            Ok::<_, lanewatch::simulate::SimError>(())
         }),
         Command::Replay(args) => {
             let shutdown = CancellationToken::new();
@@ -96,84 +98,64 @@ fn main() -> ExitCode {
                     .enable_all()
                     .build()
                 {
-                    rt.block_on(signals(s2));
+                    rt.block_on(lanewatch::run::cancel_on_signals(s2));
                 }
             });
             match lanewatch::replay::run(args, shutdown) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => user_error(e),
+                Err(e) => fail(&e),
             }
         }
-        Command::Run { config } => {
-            let config = match lanewatch::Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => return user_error(e),
-            };
-            runtime_then(|shutdown| async move {
-                lanewatch::run(config, shutdown)
-                    .await
-                    .map_err(anyhow::Error::from)
-            })
-        }
+        Command::Run { config } => match lanewatch::Config::load(&config) {
+            Ok(config) => in_runtime(|shutdown| lanewatch::run(config, shutdown)),
+            Err(e) => fail(&e),
+        },
     }
 }
 
-/// One clear message per line and exit status 2.
-fn user_error(e: impl std::fmt::Display) -> ExitCode {
+/// The error's message (it names the fix) and its exit status: 2 for a user error, 1
+/// for a failure at run time (`lanewatch::exit`).
+fn fail(e: &dyn Failure) -> ExitCode {
     eprintln!("lanewatch: {e}");
-    ExitCode::from(2)
+    e.exit_code()
 }
 
-fn runtime_then<F, Fut>(f: F) -> ExitCode
+/// Run `f` on a multi-threaded runtime with SIGINT/SIGTERM cancelling its token.
+fn in_runtime<F, Fut, E>(f: F) -> ExitCode
 where
     F: FnOnce(CancellationToken) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: Failure,
 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return user_error(format!("cannot start the async runtime: {e}")),
+        Err(e) => {
+            eprintln!("lanewatch: cannot start the async runtime: {e}");
+            return ExitCode::from(lanewatch::exit::FAILURE);
+        }
     };
     rt.block_on(async {
         let shutdown = CancellationToken::new();
-        tokio::spawn(signals(shutdown.clone()));
+        tokio::spawn(lanewatch::run::cancel_on_signals(shutdown.clone()));
         match f(shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("lanewatch: {e:#}");
-                ExitCode::from(1)
-            }
+            Err(e) => fail(&e),
         }
     })
 }
 
-/// Cancel on SIGINT or SIGTERM.
-async fn signals(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = shutdown.cancelled() => {}
-    }
-    shutdown.cancel();
-}
-
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, zone: lanewatch::time::Zone, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => b.init(),
+        LogFormat::Human => b.with_timer(lanewatch::time::LogTime(zone)).init(),
         LogFormat::Json => b.json().init(),
     }
 }

@@ -3,13 +3,14 @@
 //! pipeline counters; it does not know which source fed it.
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts};
+use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge};
 
 use crate::config::{Config, EventLimits};
+use crate::congestion::CheckpointWindow;
 use crate::congestion::Congestion;
 use crate::dedup::Dedup;
 use crate::event::{self, Reason, Rejection};
-use crate::lanes::{CheckpointWindow, ClosedWindow, LaneSeries, Lanes, Observer, Resolve};
+use crate::lanes::{ClosedWindow, LaneSeries, Lanes, Resolve};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,48 +48,23 @@ impl Default for PipelineCounters {
 
 impl PipelineCounters {
     pub fn new() -> Self {
-        let c = |name: &str, help: &str| {
-            IntCounter::with_opts(Opts::new(name, help)).expect("valid counter")
-        };
-        let rejected_vec = IntCounterVec::new(
-            Opts::new(
-                "lanewatch_events_rejected_total",
-                "Messages rejected as invalid, by reason (each is dead-lettered).",
-            ),
-            &["reason"],
-        )
-        .expect("valid counter");
+        use crate::catalogue as cat;
+        let c = |f: cat::Family| IntCounter::with_opts(f.opts()).expect("valid counter");
+        let rejected_vec =
+            IntCounterVec::new(cat::EVENTS_REJECTED.opts(), cat::EVENTS_REJECTED.labels)
+                .expect("valid counter");
         PipelineCounters {
-            received: c(
-                "lanewatch_events_received_total",
-                "Messages received from the source.",
-            ),
+            received: c(cat::EVENTS_RECEIVED),
             rejected: Reason::ALL
                 .iter()
                 .map(|r| rejected_vec.with_label_values(&[r.as_str()]))
                 .collect(),
-            duplicates: c(
-                "lanewatch_events_duplicate_total",
-                "Valid events whose event_id was already seen within the de-duplication window (not recorded again).",
-            ),
-            late: c(
-                "lanewatch_events_late_total",
-                "Events older than their checkpoint's watermark: in the cumulative histograms, in no window.",
-            ),
-            overflow: c(
-                "lanewatch_lane_overflow_events_total",
-                "Valid events of unregistered lanes over lanes.max_dynamic_lanes (no series created).",
-            ),
-            dynamic_lanes: IntGauge::with_opts(Opts::new(
-                "lanewatch_lanes_dynamic",
-                "Lanes not in the registry that have series (capped by lanes.max_dynamic_lanes).",
-            ))
-            .expect("valid gauge"),
-            newest_event: Gauge::with_opts(Opts::new(
-                "lanewatch_newest_event_timestamp_seconds",
-                "Event time (departed_at, Unix seconds) of the newest accepted event.",
-            ))
-            .expect("valid gauge"),
+            duplicates: c(cat::EVENTS_DUPLICATE),
+            late: c(cat::EVENTS_LATE),
+            overflow: c(cat::LANE_OVERFLOW_EVENTS),
+            dynamic_lanes: IntGauge::with_opts(cat::LANES_DYNAMIC.opts()).expect("valid gauge"),
+            newest_event: Gauge::with_opts(cat::NEWEST_EVENT_TIMESTAMP.opts())
+                .expect("valid gauge"),
             rejected_vec,
         }
     }
@@ -118,14 +94,23 @@ pub struct Pipeline<O: Observer = ()> {
     newest_event_ms: i64,
 }
 
-/// Feeds closed windows to the congestion analysis and the pipeline's observer, and
+/// Fans closed windows out to the congestion analysis and the pipeline's observer, and
 /// the analyses to the observer.
-struct Both<'a, O> {
+struct Fanout<'a, O> {
     congestion: &'a mut Congestion,
     observer: &'a mut O,
 }
 
-impl<O: Observer> Observer for Both<'_, O> {
+/// What a pipeline reports as it goes: the lanes' events and windows, and the
+/// congestion analysis of each checkpoint direction's window.
+pub trait Observer: crate::lanes::Observer {
+    /// The congestion analysis of a checkpoint direction's window.
+    fn checkpoint_window(&mut self, _window: &CheckpointWindow) {}
+}
+
+impl Observer for () {}
+
+impl<O: Observer> crate::lanes::Observer for Fanout<'_, O> {
     fn window_closed(&mut self, lane: u32, w: &ClosedWindow<'_>) {
         self.congestion.window_closed(lane, w);
         self.observer.window_closed(lane, w);
@@ -135,9 +120,6 @@ impl<O: Observer> Observer for Both<'_, O> {
             self.observer.checkpoint_window(cw);
         }
         self.observer.swept(checkpoint, watermark_ms);
-    }
-    fn checkpoint_window(&mut self, w: &CheckpointWindow) {
-        self.observer.checkpoint_window(w);
     }
     fn passed_over(&mut self, lane: u32, vehicles: u32, at_ms: i64) {
         self.observer.passed_over(lane, vehicles, at_ms);
@@ -188,14 +170,6 @@ impl<O: Observer> Pipeline<O> {
         self.lanes.series().clone()
     }
 
-    /// Everything the pipeline exports, as text exposition (tests, one-off dumps).
-    pub fn metrics_text(&self) -> String {
-        let m = crate::export::metrics::Metrics::new();
-        m.register(self.collectors());
-        m.add_lanes(self.lane_series());
-        String::from_utf8(m.encode()).expect("exposition is UTF-8")
-    }
-
     /// Apply one message value of a single-split source (a file, a test). `now_ms` is
     /// the wall clock in live mode, `None` in replay (no clock-skew check).
     pub fn apply(&mut self, bytes: &[u8], now_ms: Option<i64>) -> Outcome {
@@ -206,11 +180,11 @@ impl<O: Observer> Pipeline<O> {
     /// a pending split holds every checkpoint's watermark at its own event time
     /// (`lanes::clock`).
     pub fn set_split_pending(&mut self, split: u32, pending: bool) {
-        let mut both = Both {
+        let mut fanout = Fanout {
             congestion: &mut self.congestion,
             observer: &mut self.observer,
         };
-        self.lanes.set_split_pending(split, pending, &mut both);
+        self.lanes.set_split_pending(split, pending, &mut fanout);
     }
 
     /// The source's split `split` went to another consumer (a rebalance): it holds no
@@ -244,11 +218,11 @@ impl<O: Observer> Pipeline<O> {
                 return Outcome::Overflow;
             }
         };
-        let mut both = Both {
+        let mut fanout = Fanout {
             congestion: &mut self.congestion,
             observer: &mut self.observer,
         };
-        let late = self.lanes.record(lane, &ev, split, now_ms, &mut both);
+        let late = self.lanes.record(lane, &ev, split, now_ms, &mut fanout);
         let checkpoint = self.lanes.lanes[lane as usize].checkpoint;
         self.congestion.observe(lane, checkpoint, split, &ev);
         if late {
@@ -281,12 +255,12 @@ impl<O: Observer> Pipeline<O> {
     /// Live mode, when the source has nothing waiting: let silent checkpoints' windows
     /// close (see `Lanes::advance_idle`).
     pub fn tick(&mut self, now_ms: i64) {
-        let mut both = Both {
+        let mut fanout = Fanout {
             congestion: &mut self.congestion,
             observer: &mut self.observer,
         };
         self.lanes
-            .advance_idle(now_ms, self.idle_timeout_ms, &mut both);
+            .advance_idle(now_ms, self.idle_timeout_ms, &mut fanout);
     }
 
     /// Live mode, about once a second: remove the lanes not in the registry that have
@@ -301,11 +275,11 @@ impl<O: Observer> Pipeline<O> {
 
     /// Close every open window (end of a replay).
     pub fn flush(&mut self) {
-        let mut both = Both {
+        let mut fanout = Fanout {
             congestion: &mut self.congestion,
             observer: &mut self.observer,
         };
-        self.lanes.flush(&mut both);
+        self.lanes.flush(&mut fanout);
         for cw in self.congestion.flush() {
             self.observer.checkpoint_window(cw);
         }

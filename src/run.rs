@@ -4,14 +4,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::board::Board;
 use crate::config::Config;
 use crate::export::http::{HttpError, HttpServer};
 use crate::export::metrics::Metrics;
 use crate::health::Health;
-use crate::lanes::Observer;
+use crate::pipeline::Observer;
 use crate::pipeline::Pipeline;
 use crate::source::kafka::{self, SourceError, SourceMetrics, SourceSummary};
 
@@ -22,8 +24,21 @@ pub enum RunError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The panic's message (a panic payload is no error value).
     #[error("the consumer thread panicked: {0}")]
     Panicked(String),
+    #[error("the consumer thread panicked: {0}")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+impl crate::exit::Failure for RunError {
+    fn is_user_error(&self) -> bool {
+        match self {
+            RunError::Http(e) => e.is_user_error(),
+            RunError::Source(e) => e.is_user_error(),
+            RunError::Panicked(_) | RunError::Join(_) => false,
+        }
+    }
 }
 
 /// A started live service.
@@ -32,6 +47,8 @@ pub struct Running<O: Observer + Send + 'static = ()> {
     pub addr: SocketAddr,
     pub metrics: Metrics,
     pub health: Arc<Health>,
+    /// The live board's state (sampled once a minute for its history).
+    pub board: Board,
     shutdown: CancellationToken,
     http_stop: CancellationToken,
     http: tokio::task::JoinHandle<()>,
@@ -52,7 +69,15 @@ pub async fn start_with<O: Observer + Send + 'static>(
     metrics.register_event_age(pipeline.counters.newest_event.clone());
     let source_metrics = SourceMetrics::new();
     metrics.register(source_metrics.collectors());
-    let server = HttpServer::bind(&config.http, metrics.clone(), health.clone()).await?;
+    let board = Board::new(
+        config,
+        pipeline.congestion.families().clone(),
+        pipeline.lane_series(),
+        health.clone(),
+    );
+    let server = HttpServer::bind(&config.http, metrics.clone(), health.clone())
+        .await?
+        .with_board(board.clone());
     let addr = server.local_addr();
     let consumer = kafka::spawn(
         &config.source,
@@ -63,11 +88,17 @@ pub async fn start_with<O: Observer + Send + 'static>(
     )?;
     let http_stop = CancellationToken::new();
     let http = tokio::spawn(server.serve(http_stop.clone()));
-    tracing::info!(%addr, topic = %config.source.topic, group = %config.source.group_id, "serving /metrics, /healthz, /readyz");
+    tokio::spawn(
+        board
+            .clone()
+            .sample_every(Duration::from_secs(60), http_stop.clone()),
+    );
+    tracing::info!(%addr, topic = %config.source.topic, group = %config.source.group_id, "serving /metrics, /healthz, /readyz and the board (/, /api/v1/board)");
     Ok(Running {
         addr,
         metrics,
         health,
+        board,
         shutdown,
         http_stop,
         http,
@@ -98,7 +129,7 @@ impl<O: Observer + Send + 'static> Running<O> {
         let result = match joined {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(p)) => Err(RunError::Panicked(panic_message(&p))),
-            Err(e) => Err(RunError::Panicked(e.to_string())),
+            Err(e) => Err(RunError::Join(e)),
         };
         if let Err(e) = http.await {
             tracing::error!(error = %e, "HTTP task failed");
@@ -125,4 +156,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunE
         "stopped"
     );
     Ok(())
+}
+
+/// Cancel `shutdown` on SIGINT or SIGTERM (returns when either arrives or `shutdown`
+/// is cancelled otherwise): the binaries' one way to stop.
+pub async fn cancel_on_signals(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = shutdown.cancelled() => {}
+    }
+    shutdown.cancel();
 }

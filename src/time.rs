@@ -1,4 +1,5 @@
-//! Timestamps: RFC 3339 (with an offset) to Unix milliseconds, and back for reports.
+//! Timestamps: RFC 3339 (with an offset) to Unix milliseconds, and back in the time
+//! zone of the people who read them (IANA zones; a checkpoint's is named in the registry).
 
 /// Parse an RFC 3339 timestamp with an offset (`Z` or `±HH:MM`) into Unix
 /// milliseconds (sub-millisecond digits truncated toward the past). `None` when the
@@ -152,17 +153,112 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Minutes since local midnight in Beijing (UTC+8 all year, no daylight saving) of
-/// Unix milliseconds: the clock of the registry's `open` hours.
-pub fn beijing_minute(t_ms: i64) -> u32 {
-    (t_ms.div_euclid(60_000) + 8 * 60).rem_euclid(1440) as u32
+/// A time zone for people: an IANA zone (`Asia/Shanghai`) or a fixed offset.
+pub type Zone = jiff::tz::TimeZone;
+
+/// The zone of a checkpoint the registry names none for.
+pub const DEFAULT_ZONE: &str = "Asia/Shanghai";
+/// The UTC offset of [`DEFAULT_ZONE`], Beijing time: UTC+8 all year (no daylight saving
+/// since 1991). The one place it is written; the simulator's day is on it.
+pub const DEFAULT_OFFSET_HOURS: i8 = 8;
+
+/// The IANA zone `name` (`Asia/Shanghai`, `Europe/Berlin`, `UTC`), or why not, naming
+/// the fix.
+pub fn zone(name: &str) -> Result<Zone, String> {
+    if name.is_empty() {
+        return Err("empty: name an IANA time zone such as \"Asia/Shanghai\"".into());
+    }
+    Zone::get(name).map_err(|_| {
+        format!(
+            "{name:?} is not an IANA time zone: use a name from the tz database such as \"Asia/Shanghai\" or \"UTC\""
+        )
+    })
 }
 
-/// Whether `schedule` (open intervals in local minutes, `[start, end)`; empty: always
-/// open) has a lane open at Unix milliseconds `t_ms`.
-pub fn scheduled_open(schedule: &[(u32, u32)], t_ms: i64) -> bool {
-    let m = beijing_minute(t_ms);
-    schedule.is_empty() || schedule.iter().any(|&(a, b)| m >= a && m < b)
+/// The zone of checkpoints the registry names none for.
+pub fn default_zone() -> Zone {
+    Zone::get(DEFAULT_ZONE).unwrap_or(Zone::fixed(jiff::tz::offset(DEFAULT_OFFSET_HOURS)))
+}
+
+/// The zone's name as a person reads it (`Asia/Shanghai`, or `+08:00` for a fixed one).
+pub fn zone_name(z: &Zone) -> String {
+    match z.iana_name() {
+        Some(n) => n.to_string(),
+        None => z.to_fixed_offset().map_or("UTC".into(), |o| o.to_string()),
+    }
+}
+
+/// Unix milliseconds as RFC 3339 with the offset `zone` has at that instant
+/// (`2026-11-26T07:31:02.120+08:00`, the fraction only when non-zero).
+pub fn format_in(ms: i64, zone: &Zone) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.display_with_offset(zone.to_offset(t)).to_string(),
+        Err(_) => format!("{ms}ms"),
+    }
+}
+
+/// Unix milliseconds for a person: `2026-05-12 07:27 +08:00` (seconds when not zero).
+pub fn human_in(ms: i64, zone: &Zone) -> String {
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => {
+            let z = t.to_zoned(zone.clone());
+            let fmt = if t.as_millisecond().rem_euclid(60_000) == 0 {
+                "%Y-%m-%d %H:%M %:z"
+            } else {
+                "%Y-%m-%d %H:%M:%S %:z"
+            };
+            z.strftime(fmt).to_string()
+        }
+        Err(_) => format!("{ms}ms"),
+    }
+}
+
+/// Minutes since local midnight in `zone` of Unix milliseconds: the clock of the
+/// registry's `open` hours. On a day a zone leaves or enters daylight saving time this
+/// is the wall clock (an hour repeats or is skipped).
+pub fn local_minute(t_ms: i64, zone: &Zone) -> u32 {
+    let offset_s = match jiff::Timestamp::from_millisecond(t_ms) {
+        Ok(t) => i64::from(zone.to_offset(t).seconds()),
+        Err(_) => 0,
+    };
+    ((t_ms.div_euclid(1000) + offset_s).div_euclid(60)).rem_euclid(1440) as u32
+}
+
+/// Log timestamps in a zone, with its offset (`2026-11-26T07:31:02.120+08:00`): the
+/// human log format's timer.
+pub struct LogTime(pub Zone);
+
+impl tracing_subscriber::fmt::time::FormatTime for LogTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        let t = jiff::Timestamp::now();
+        let z = t.to_zoned(self.0.clone());
+        write!(w, "{}", z.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z"))
+    }
+}
+
+/// A lane's open hours in its checkpoint's zone.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Open intervals in local minutes, `[start, end)`; empty: always open.
+    pub hours: Vec<(u32, u32)>,
+    pub zone: Zone,
+}
+
+impl Schedule {
+    /// Whether the lane is scheduled open at Unix milliseconds `t_ms`.
+    pub fn open_at(&self, t_ms: i64) -> bool {
+        scheduled_open(&self.hours, t_ms, &self.zone)
+    }
+}
+
+/// Whether `schedule` (open intervals in local minutes of `zone`, `[start, end)`;
+/// empty: always open) has a lane open at Unix milliseconds `t_ms`.
+pub fn scheduled_open(schedule: &[(u32, u32)], t_ms: i64, zone: &Zone) -> bool {
+    if schedule.is_empty() {
+        return true;
+    }
+    let m = local_minute(t_ms, zone);
+    schedule.iter().any(|&(a, b)| m >= a && m < b)
 }
 
 #[cfg(test)]
@@ -213,6 +309,47 @@ mod tests {
         fn fast_parser_equals_reference_on_arbitrary_text(text in "[0-9T:.Z+ -]{0,40}") {
             proptest::prop_assert_eq!(parse_timestamp(&text), parse_timestamp_reference(&text));
         }
+    }
+
+    #[test]
+    fn local_times_carry_the_offset_of_their_instant() {
+        let sh = zone("Asia/Shanghai").unwrap();
+        let ms = civil_ms(2026, 5, 11, 22, 0, 0, 0);
+        assert_eq!(format_in(ms, &sh), "2026-05-12T06:00:00+08:00");
+        assert_eq!(human_in(ms, &sh), "2026-05-12 06:00 +08:00");
+        assert_eq!(human_in(ms + 1500, &sh), "2026-05-12 06:00:01 +08:00");
+        assert_eq!(parse_timestamp(&format_in(ms + 120, &sh)), Some(ms + 120));
+        assert_eq!(local_minute(ms, &sh), 6 * 60);
+        // Berlin leaves summer time at 03:00 CEST on 2026-10-25 (01:00 UTC): the
+        // offsets on either side differ within one report.
+        let be = zone("Europe/Berlin").unwrap();
+        let before = civil_ms(2026, 10, 25, 0, 30, 0, 0);
+        let after = civil_ms(2026, 10, 25, 1, 30, 0, 0);
+        assert_eq!(format_in(before, &be), "2026-10-25T02:30:00+02:00");
+        assert_eq!(format_in(after, &be), "2026-10-25T02:30:00+01:00");
+        assert_eq!(local_minute(before, &be), local_minute(after, &be));
+        assert!(scheduled_open(&[(120, 180)], after, &be));
+        assert!(!scheduled_open(&[(120, 180)], after + 3_600_000, &be));
+    }
+
+    #[test]
+    fn log_lines_carry_the_zone_offset() {
+        use tracing_subscriber::fmt::time::FormatTime;
+        let mut s = String::new();
+        LogTime(zone("Asia/Shanghai").unwrap())
+            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut s))
+            .unwrap();
+        assert!(s.ends_with("+08:00") && s.len() == 29, "{s}");
+        let ms = parse_timestamp(&s).unwrap();
+        assert!((now_ms() - ms).abs() < 60_000, "{s} is now");
+    }
+
+    #[test]
+    fn unknown_zones_are_refused_naming_the_fix() {
+        let e = zone("Asia/Peking").unwrap_err();
+        assert!(e.contains("IANA") && e.contains("Asia/Shanghai"), "{e}");
+        assert!(zone("").is_err());
+        assert_eq!(zone_name(&default_zone()), "Asia/Shanghai");
     }
 
     #[test]

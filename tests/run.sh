@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The lanewatch test command: installs and starts what the test suite needs, runs it,
 # and stops everything afterwards. Meant for a fresh Debian 12 machine (root, Java 17,
-# mvn, python3, cargo; apt and Maven Central reachable). See DESIGN.md §6.
+# mvn, python3, cargo; apt and Maven Central reachable). See README, Two commands.
 #
 #   tests/run.sh                          fmt check, clippy, the whole cargo test suite
-#   tests/run.sh --test kafka_pipeline    extra args go to `cargo test`
-#   tests/run.sh --test x -- some_name    args after `--` go to the test harness
+#   tests/run.sh --test it                extra args go to `cargo test` (`it`: the one
+#                                         integration test binary, tests/it/)
+#   tests/run.sh --test it -- kafka_pipeline::  args after `--` go to the test harness
+#                                         (a name filter: one module's tests)
 #
 # Environment:
 #   LANEWATCH_TEST_CMD    run this shell command instead of the cargo steps (the broker
@@ -21,11 +23,14 @@
 #   LANEWATCH_TEST_KAFKA_DIR  that broker's dir (for `$LANEWATCH_KAFKA_SH stop|start|restart DIR`)
 #   LANEWATCH_KAFKA_SH        absolute path of tests/kafka/kafka.sh
 #   LANEWATCH_TEST_TMP        scratch dir removed afterwards; brokers started under it are stopped
+#   LANEWATCH_TEST_REQUIRE_ALL=1  no test is left out: one that finds Kafka, Prometheus,
+#                             Chromium, tmux or axe-core missing fails (a plain `cargo test`
+#                             leaves those tests out and names them)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_SH="$ROOT/tests/kafka/kafka.sh"
-DEBIAN_PACKAGES=(kcat prometheus prometheus-alertmanager chromium)
+DEBIAN_PACKAGES=(kcat prometheus prometheus-alertmanager chromium tmux)
 T_START=$(date +%s)
 
 section() { printf '\n==== %s ==== (+%ss)\n' "$*" "$(($(date +%s) - T_START))"; }
@@ -68,9 +73,16 @@ ensure_packages() {
   for p in "${missing[@]}"; do is_installed "$p" || die "package $p still not installed"; done
 }
 ensure_packages "${DEBIAN_PACKAGES[@]}"
-for tool in kcat prometheus promtool prometheus-alertmanager chromium; do
+for tool in kcat prometheus promtool prometheus-alertmanager chromium tmux; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not on PATH after installing the packages"
 done
+# npm installs axe-core for the board's accessibility pass (tests/it/support/axe.rs). The
+# machine's Node.js (NodeSource's nodejs) brings its own npm, which Debian's npm package
+# conflicts with: only a machine without npm gets Debian's.
+if ! command -v npm >/dev/null 2>&1; then
+  ensure_packages npm
+  command -v npm >/dev/null 2>&1 || die "'npm' not on PATH after installing Debian's npm"
+fi
 
 # ---------------------------------------------------------------------------------------
 section "Toolchain"
@@ -91,6 +103,15 @@ if [[ -z "${LANEWATCH_TEST_CMD:-}" ]]; then
   fi
 fi
 echo "java $java_version, $(command -v mvn), $(command -v python3)${LANEWATCH_TEST_CMD:+, cargo steps replaced by LANEWATCH_TEST_CMD}"
+
+# ---------------------------------------------------------------------------------------
+section "axe-core (npm) for the board's accessibility pass"
+AXE_PREFIX="${LANEWATCH_CACHE:-$HOME/.cache/lanewatch}/axe"
+if [[ ! -f "$AXE_PREFIX/node_modules/axe-core/axe.min.js" ]]; then
+  npm install --no-audit --no-fund --prefix "$AXE_PREFIX" axe-core@4 \
+    || die "npm could not install axe-core (is the npm registry reachable?)"
+fi
+echo "axe-core $(sed -n 's/^ *"version": "\(.*\)",/\1/p' "$AXE_PREFIX/node_modules/axe-core/package.json" | head -n1) in $AXE_PREFIX"
 
 # ---------------------------------------------------------------------------------------
 section "Kafka: fetch jars"
@@ -138,6 +159,7 @@ export LANEWATCH_TEST_KAFKA_DIR="$KAFKA_DIR"
 export LANEWATCH_KAFKA_SH="$KAFKA_SH"
 export LANEWATCH_TEST_TMP="$TEST_TMP"
 export LANEWATCH_CACHE="${LANEWATCH_CACHE:-$HOME/.cache/lanewatch}"
+export LANEWATCH_TEST_REQUIRE_ALL=1
 echo "LANEWATCH_TEST_BROKERS=$LANEWATCH_TEST_BROKERS"
 echo "LANEWATCH_TEST_KAFKA_DIR=$LANEWATCH_TEST_KAFKA_DIR"
 echo "LANEWATCH_KAFKA_SH=$LANEWATCH_KAFKA_SH"

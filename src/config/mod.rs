@@ -6,6 +6,7 @@ mod limits;
 mod raw;
 pub mod registry;
 pub mod traffic;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,9 +61,21 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     #[error("{path}: {message}")]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        path: PathBuf,
+        /// toml's message with the position and the dotted path of the key.
+        message: String,
+        source: Box<toml::de::Error>,
+    },
     #[error("{0}")]
     Invalid(Problems),
+}
+
+impl crate::exit::Failure for ConfigError {
+    /// A configuration that cannot be read or is wrong: always the user's to fix.
+    fn is_user_error(&self) -> bool {
+        true
+    }
 }
 
 /// The validated configuration.
@@ -80,7 +93,8 @@ pub struct Config {
     pub congestion: CongestionConfig,
 }
 
-/// Congestion analysis (DESIGN §3): Erlang C advice, level of service, hysteresis.
+/// Congestion analysis (README, Metrics › Congestion): Erlang C advice, level of
+/// service, hysteresis.
 #[derive(Debug, Clone)]
 pub struct CongestionConfig {
     /// Index into `windows.sizes_ms` of the window the analysis runs on.
@@ -118,15 +132,8 @@ pub struct SourceConfig {
     pub kafka: BTreeMap<String, String>,
 }
 
-/// Limits an event must satisfy (DESIGN §1).
-#[derive(Debug, Clone)]
-pub struct EventLimits {
-    pub max_event_bytes: usize,
-    pub max_passage_ms: i64,
-    /// `None` in replay: the future is only checked against the wall clock live.
-    pub max_clock_skew_ms: Option<i64>,
-    pub dedup_capacity: usize,
-}
+/// Limits an event must satisfy, owned by the event parser (config only fills them).
+pub use crate::event::EventLimits;
 
 #[derive(Debug, Clone)]
 pub struct WindowConfig {
@@ -321,6 +328,7 @@ fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, C
     toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         message: describe_toml_error(&e, text),
+        source: Box::new(e),
     })
 }
 
@@ -563,7 +571,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
         p.push("http.write_timeout", "zero: use e.g. \"10s\"");
     }
     if let Some(f) = &raw.http.web_config_file
-        && let Err(e) = crate::export::web_config::WebConfig::load(&base.join(f))
+        && let Err(e) = web::WebConfig::load(&base.join(f))
     {
         p.push("http.web_config_file", e.to_string());
     }

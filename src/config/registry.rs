@@ -41,6 +41,10 @@ pub(crate) struct RawCheckpoint {
     pub lane: Vec<RawLaneGroup>,
     #[serde(default)]
     pub traffic: Option<RawTraffic>,
+    /// The IANA time zone of the checkpoint's clocks: its `open` hours, and every time
+    /// a person reads about it (default `Asia/Shanghai`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// Mean inspection time per vehicle class, for the congestion advice when events
     /// carry no `inspection_started_at`, e.g. `{ car = "28s", bus = "2m45s" }`.
     #[serde(default)]
@@ -54,7 +58,7 @@ pub(crate) struct RawLaneGroup {
     pub ids: Vec<String>,
     #[serde(default = "default_kind")]
     pub kind: LaneKind,
-    /// Local (Beijing) hours during which the lanes are open, e.g. `["06:30-09:30"]`;
+    /// Local hours (the checkpoint's `time_zone`) during which the lanes are open, e.g. `["06:30-09:30"]`;
     /// empty means always open.
     #[serde(default)]
     pub open: Vec<String>,
@@ -155,6 +159,8 @@ pub struct Checkpoint {
     /// Mean inspection seconds per vehicle class (in `VehicleClass::ALL` order), used
     /// by the congestion advice only when events carry no inspection start.
     pub inspection_s: [f64; 6],
+    /// The zone of its `open` hours and of the times people read about it.
+    pub zone: crate::time::Zone,
 }
 
 /// Mean inspection seconds per class when the registry names none: the means of the
@@ -171,6 +177,16 @@ pub struct LaneDef {
     pub kind: LaneKind,
     /// Open intervals in minutes since local midnight, `[start, end)`; empty = always open.
     pub open: Vec<(u32, u32)>,
+}
+
+impl Checkpoint {
+    /// The lane's open hours in the checkpoint's zone.
+    pub fn schedule(&self, lane: &LaneDef) -> crate::time::Schedule {
+        crate::time::Schedule {
+            hours: lane.open.clone(),
+            zone: self.zone.clone(),
+        }
+    }
 }
 
 impl LaneDef {
@@ -221,14 +237,8 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
             let gat = format!("{at}.lane[{j}]");
             let direction = match g.direction.parse::<Direction>() {
                 Ok(d) => d,
-                Err(()) => {
-                    p.push(
-                        format!("{gat}.direction"),
-                        format!(
-                            "{:?} is not a direction: use \"inbound\" or \"outbound\"",
-                            g.direction
-                        ),
-                    );
+                Err(e) => {
+                    p.push(format!("{gat}.direction"), e.to_string());
                     continue;
                 }
             };
@@ -287,12 +297,21 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
                 ),
             }
         }
+        let zone = match rc.time_zone.as_deref().map(crate::time::zone) {
+            None => crate::time::default_zone(),
+            Some(Ok(z)) => z,
+            Some(Err(e)) => {
+                p.push(format!("{at}.time_zone"), e);
+                crate::time::default_zone()
+            }
+        };
         checkpoints.push(Checkpoint {
             name: rc.name.unwrap_or_else(|| rc.id.clone()),
             id: rc.id,
             lanes,
             traffic,
             inspection_s,
+            zone,
         });
     }
     Registry { checkpoints }
@@ -321,5 +340,35 @@ mod tests {
         assert_eq!(parse_hours("09:30-06:30"), None);
         assert_eq!(parse_hours("25:00-26:00"), None);
         assert_eq!(parse_hours("0630-0930"), None);
+    }
+
+    fn registry(text: &str) -> (Registry, Vec<(String, String)>) {
+        let raw: RawRegistry = toml::from_str(text).unwrap();
+        let mut p = Problems {
+            file: None,
+            list: Vec::new(),
+        };
+        let r = validate(raw, &mut p);
+        (r, p.list)
+    }
+
+    #[test]
+    fn time_zone_defaults_to_beijing_and_names_the_field_when_unknown() {
+        let (r, problems) = registry("[[checkpoint]]\nid = \"a\"\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            crate::time::zone_name(&r.checkpoints[0].zone),
+            "Asia/Shanghai"
+        );
+        let (r, problems) = registry("[[checkpoint]]\nid = \"a\"\ntime_zone = \"Europe/Berlin\"\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            crate::time::zone_name(&r.checkpoints[0].zone),
+            "Europe/Berlin"
+        );
+        let (_, problems) = registry("[[checkpoint]]\nid = \"a\"\ntime_zone = \"Beijing\"\n");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].0, "checkpoint[0].time_zone");
+        assert!(problems[0].1.contains("Asia/Shanghai"), "{problems:?}");
     }
 }

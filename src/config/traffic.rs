@@ -305,9 +305,7 @@ pub fn parse_incident(s: &str) -> Result<IncidentSpec, String> {
     let (direction, lane) = target
         .split_once('/')
         .ok_or_else(|| format!("no '/' between direction and lane: {FORM}"))?;
-    let direction = direction
-        .parse::<Direction>()
-        .map_err(|()| format!("{direction:?} is not a direction: use inbound or outbound"))?;
+    let direction = direction.parse::<Direction>().map_err(|e| e.to_string())?;
     let lanes = match lane {
         "*" => LaneSel::All,
         l if crate::event::valid_lane(l) => LaneSel::One(l.to_string()),

@@ -1,8 +1,12 @@
 //! The congestion gauges per checkpoint direction, resolved once (the per-lane ones
-//! live with the lane's series in `lanes::stats`).
+//! live with the lane's series in `lanes::stats`), and a typed reading of all of them
+//! for the live board ([`CongestionFamilies::read`]).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prometheus::core::Collector;
-use prometheus::{Gauge, GaugeVec, Opts};
+use prometheus::{Gauge, GaugeVec};
 
 use crate::event::Direction;
 
@@ -18,9 +22,18 @@ pub struct DirGauges {
     pub los: Gauge,
     pub congested: Gauge,
     pub partitions: Gauge,
+    /// Event time (ms) the direction entered the congested state; `i64::MIN` while not
+    /// congested. Not exported (a timestamp per episode is for the board, not a series).
+    pub congested_since: Arc<AtomicI64>,
 }
 
 impl DirGauges {
+    /// Record the congestion state's start (`None`: not congested).
+    pub fn set_congested_since(&self, since_ms: Option<i64>) {
+        self.congested_since
+            .store(since_ms.unwrap_or(i64::MIN), Ordering::Relaxed);
+    }
+
     /// The start-up state: values every aggregation across instances ignores (0 for
     /// the summed ones, NaN for the maxima).
     pub fn reset(&self) {
@@ -33,6 +46,7 @@ impl DirGauges {
         for g in [&self.service, &self.p95, &self.los] {
             g.set(f64::NAN);
         }
+        self.set_congested_since(None);
     }
 }
 
@@ -50,13 +64,56 @@ pub struct CongestionFamilies {
     los: GaugeVec,
     congested: GaugeVec,
     partitions: GaugeVec,
+    /// `(checkpoint, direction, congested_since)` of every direction resolved.
+    since: Arc<Mutex<Vec<SinceCell>>>,
 }
 
-fn g(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    GaugeVec::new(Opts::new(name, help), labels).expect("valid gauge")
+/// A direction's `congested_since` cell with its checkpoint and direction.
+type SinceCell = (String, Direction, Arc<AtomicI64>);
+
+/// The congestion gauges of one checkpoint direction, read at one moment (NaN as the
+/// gauge has it: unknown).
+#[derive(Debug, Clone)]
+pub struct DirReading {
+    pub checkpoint: String,
+    pub direction: Direction,
+    pub arrival_per_minute: f64,
+    pub service_per_minute: f64,
+    pub open_lanes: f64,
+    pub lanes: f64,
+    pub recommended_lanes: f64,
+    pub capacity_exceeded: bool,
+    pub wait_probability: f64,
+    pub p95_seconds: f64,
+    pub level_of_service: f64,
+    pub congested: bool,
+    pub congested_since_ms: Option<i64>,
 }
 
-const DIR: &[&str] = &["checkpoint", "direction"];
+impl DirReading {
+    /// A direction with nothing known yet (the start-up state of its gauges).
+    pub fn unknown(checkpoint: &str, direction: Direction) -> DirReading {
+        DirReading {
+            checkpoint: checkpoint.to_owned(),
+            direction,
+            arrival_per_minute: 0.0,
+            service_per_minute: f64::NAN,
+            open_lanes: 0.0,
+            lanes: f64::NAN,
+            recommended_lanes: 0.0,
+            capacity_exceeded: false,
+            wait_probability: 0.0,
+            p95_seconds: f64::NAN,
+            level_of_service: f64::NAN,
+            congested: false,
+            congested_since_ms: None,
+        }
+    }
+}
+
+fn g(f: crate::catalogue::Family) -> GaugeVec {
+    GaugeVec::new(f.opts(), f.labels).expect("valid gauge")
+}
 
 impl Default for CongestionFamilies {
     fn default() -> Self {
@@ -67,61 +124,18 @@ impl Default for CongestionFamilies {
 impl CongestionFamilies {
     pub fn new() -> Self {
         CongestionFamilies {
-            arrival: g(
-                "lanewatch_checkpoint_arrival_rate_per_minute",
-                "Vehicles arriving per minute (λ) over the congestion window, recovered from departures and the change of passage time.",
-                DIR,
-            ),
-            service: g(
-                "lanewatch_checkpoint_service_rate_per_minute",
-                "Vehicles one open lane clears per minute (μ): 1/mean inspection time, else the lanes' saturation flow. NaN until measurable.",
-                DIR,
-            ),
-            open: g(
-                "lanewatch_checkpoint_open_lanes",
-                "Lanes open in the congestion window: with departures, or scheduled open in the registry.",
-                DIR,
-            ),
-            lanes: g(
-                "lanewatch_checkpoint_lanes",
-                "Lanes the checkpoint direction has (registered and seen).",
-                DIR,
-            ),
-            recommended: g(
-                "lanewatch_checkpoint_recommended_lanes",
-                "Smallest number of open lanes for which M/M/c (Erlang C) gives P(wait > congestion.target_wait) < congestion.risk, capped at the lanes the direction has.",
-                DIR,
-            ),
-            exceeded: g(
-                "lanewatch_checkpoint_capacity_exceeded",
-                "1 when even every lane of the direction cannot meet the wait target (arrivals beyond capacity), else 0.",
-                DIR,
-            ),
-            wait_probability: g(
-                "lanewatch_checkpoint_wait_probability",
-                "Erlang C probability that a vehicle waits longer than congestion.target_wait with the lanes open now.",
-                DIR,
-            ),
-            p95: g(
-                "lanewatch_checkpoint_passage_p95_seconds",
-                "Nearest-rank p95 passage time over all lanes of the direction in the congestion window (NaN: no passages).",
-                DIR,
-            ),
-            los: g(
-                "lanewatch_checkpoint_level_of_service",
-                "Level of service of the mean passage time, 1 (A) to 6 (F); bands in congestion.los_bands.",
-                DIR,
-            ),
-            congested: g(
-                "lanewatch_checkpoint_congested",
-                "1 while congested: entered when p95 passage >= congestion.enter_p95, left when below congestion.leave_p95, each after congestion.min_dwell.",
-                DIR,
-            ),
-            partitions: g(
-                "lanewatch_checkpoint_partitions",
-                "Source partitions this instance reads the direction's events from. The analysis needs all of a direction's lanes in one instance: producers key by <checkpoint>/<direction>; more than one partition (or instance) means they do not.",
-                DIR,
-            ),
+            arrival: g(crate::catalogue::CHECKPOINT_ARRIVAL_RATE),
+            service: g(crate::catalogue::CHECKPOINT_SERVICE_RATE),
+            open: g(crate::catalogue::CHECKPOINT_OPEN_LANES),
+            lanes: g(crate::catalogue::CHECKPOINT_LANES),
+            recommended: g(crate::catalogue::CHECKPOINT_RECOMMENDED_LANES),
+            exceeded: g(crate::catalogue::CHECKPOINT_CAPACITY_EXCEEDED),
+            wait_probability: g(crate::catalogue::CHECKPOINT_WAIT_PROBABILITY),
+            p95: g(crate::catalogue::CHECKPOINT_PASSAGE_P95),
+            los: g(crate::catalogue::CHECKPOINT_LEVEL_OF_SERVICE),
+            congested: g(crate::catalogue::CHECKPOINT_CONGESTED),
+            partitions: g(crate::catalogue::CHECKPOINT_PARTITIONS),
+            since: Default::default(),
         }
     }
 
@@ -139,7 +153,13 @@ impl CongestionFamilies {
             los: self.los.with_label_values(&l),
             congested: self.congested.with_label_values(&l),
             partitions: self.partitions.with_label_values(&l),
+            congested_since: Arc::new(AtomicI64::new(i64::MIN)),
         };
+        self.since.lock().unwrap_or_else(|e| e.into_inner()).push((
+            checkpoint.to_owned(),
+            direction,
+            d.congested_since.clone(),
+        ));
         // Unknown until the first window: NaN, not a misleading zero.
         d.reset();
         d
@@ -162,5 +182,33 @@ impl CongestionFamilies {
         .into_iter()
         .map(|v| Box::new(v.clone()) as Box<dyn Collector>)
         .collect()
+    }
+
+    /// Every direction's gauges as they are now, in the order the directions were
+    /// resolved (the registry's first).
+    pub fn read(&self) -> Vec<DirReading> {
+        let dirs = self.since.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        dirs.into_iter()
+            .map(|(checkpoint, direction, since)| {
+                let l = [checkpoint.as_str(), direction.as_str()];
+                let v = |f: &GaugeVec| f.with_label_values(&l).get();
+                let since = since.load(Ordering::Relaxed);
+                DirReading {
+                    arrival_per_minute: v(&self.arrival),
+                    service_per_minute: v(&self.service),
+                    open_lanes: v(&self.open),
+                    lanes: v(&self.lanes),
+                    recommended_lanes: v(&self.recommended),
+                    capacity_exceeded: v(&self.exceeded) == 1.0,
+                    wait_probability: v(&self.wait_probability),
+                    p95_seconds: v(&self.p95),
+                    level_of_service: v(&self.los),
+                    congested: v(&self.congested) == 1.0,
+                    congested_since_ms: (since != i64::MIN).then_some(since),
+                    checkpoint,
+                    direction,
+                }
+            })
+            .collect()
     }
 }

@@ -27,7 +27,7 @@
 //!   (`capacity_exceeded` when even all of them do not meet it).
 //!
 //! A direction is analysed by the one instance that reads all its lanes: producers key
-//! by `<checkpoint>/<direction>` (DESIGN §1), so scale-out never splits a pool.
+//! by `<checkpoint>/<direction>` (README, The event), so scale-out never splits a pool.
 
 pub mod advice;
 pub mod erlang;
@@ -40,13 +40,46 @@ use rustc_hash::FxHashMap;
 
 use crate::config::{CongestionConfig, LaneKind, Registry};
 use crate::event::{Direction, Event};
-use crate::lanes::{CheckpointWindow, ClosedWindow, Lanes, window::nearest_rank, window_start};
+use crate::lanes::{ClosedWindow, Lanes, window::nearest_rank, window_start};
 use advice::{ArrivalWindow, InspectionHistory, LaneTrack};
 use metrics::{CongestionFamilies, DirGauges};
 use state::{Hysteresis, level_of_service};
 
-/// Beijing is UTC+8 all year: registry schedules are in local minutes.
-const LOCAL_OFFSET_MIN: i64 = 8 * 60;
+/// The congestion analysis of one checkpoint direction over one window: departures
+/// (passages, p95, level of service, congested) by `departed_at`, the advice
+/// (arrivals, λ, μ, open and recommended lanes) by `arrived_at` (reported to
+/// the pipeline's observers, such as the replay).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointWindow {
+    pub checkpoint: String,
+    pub direction: Direction,
+    pub start_ms: i64,
+    pub size_ms: i64,
+    pub passages: u64,
+    /// Nearest-rank p95 of passage times over all lanes of the direction, seconds.
+    pub p95_s: Option<f64>,
+    pub mean_passage_s: Option<f64>,
+    /// Vehicles that arrived in the window (known, plus estimated still queued).
+    pub arrivals: f64,
+    /// Arrival rate λ, vehicles per minute.
+    pub arrival_rate: f64,
+    /// Service rate μ per lane, vehicles per minute (`None`: not measurable yet).
+    pub service_rate: Option<f64>,
+    pub open_lanes: u32,
+    pub lanes: u32,
+    pub recommended_lanes: u32,
+    pub capacity_exceeded: bool,
+    /// `P(wait > target)` with the open lanes.
+    pub wait_probability: f64,
+    /// 1 (A) … 6 (F), from the mean passage time; `None` for an empty window.
+    pub level_of_service: Option<u8>,
+    pub congested: bool,
+    /// When the departure side (passages, p95, level of service, congested) and the
+    /// advice were known: the direction's newest departure at the time (what a live
+    /// service reading in departure order would have published them at).
+    pub closed_at_ms: i64,
+    pub advised_at_ms: i64,
+}
 
 /// The departure side of one closed window.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +99,8 @@ struct DirState {
     /// Lane ids by position.
     lanes: Vec<u32>,
     class_inspection_s: [f64; 6],
+    /// The checkpoint's zone: the clock of its lanes' `open` hours.
+    zone: crate::time::Zone,
     /// Arrival windows not yet advised on, by start.
     arrivals: BTreeMap<i64, ArrivalWindow>,
     /// Arrival windows before this start are advised on (later arrivals are ignored).
@@ -103,10 +138,6 @@ pub struct Congestion {
     out: Vec<CheckpointWindow>,
 }
 
-fn local_minute(t_ms: i64) -> u32 {
-    (t_ms.div_euclid(60_000) + LOCAL_OFFSET_MIN).rem_euclid(1440) as u32
-}
-
 impl Congestion {
     /// Every registered lane of `lanes` (dense ids) with its direction, kind and
     /// schedule; `size_ms` is the analysis window.
@@ -126,7 +157,7 @@ impl Congestion {
                     continue;
                 };
                 let cpi = lanes.lanes[id as usize].checkpoint;
-                let d = c.dir(cpi, l.direction, &cp.id, cp.inspection_s);
+                let d = c.dir(cpi, l.direction, &cp.id, cp.inspection_s, &cp.zone);
                 c.track(id, d, l.kind, Some(l.open.clone()));
             }
         }
@@ -137,7 +168,14 @@ impl Congestion {
         &self.families
     }
 
-    fn dir(&mut self, checkpoint: u32, direction: Direction, name: &str, insp: [f64; 6]) -> usize {
+    fn dir(
+        &mut self,
+        checkpoint: u32,
+        direction: Direction,
+        name: &str,
+        insp: [f64; 6],
+        zone: &crate::time::Zone,
+    ) -> usize {
         if let Some(&i) = self.dir_index.get(&(checkpoint, direction)) {
             return i;
         }
@@ -148,6 +186,7 @@ impl Congestion {
             gauges: self.families.dir(name, direction),
             lanes: Vec::new(),
             class_inspection_s: insp,
+            zone: zone.clone(),
             arrivals: BTreeMap::new(),
             advised_until: i64::MIN,
             sealed_until: i64::MIN,
@@ -189,6 +228,7 @@ impl Congestion {
                 ev.direction,
                 &ev.checkpoint,
                 crate::config::registry::default_inspection_s(),
+                &crate::time::default_zone(),
             );
             self.track(lane, d, LaneKind::Mixed, None);
         }
@@ -325,6 +365,7 @@ impl Congestion {
             g.p95.set(p95_ms / 1000.0);
             g.los.set(f64::from(los));
             g.congested.set(f64::from(u8::from(congested)));
+            g.set_congested_since(congested.then(|| dir.hysteresis.since_ms()).flatten());
             dir.last_departed = dir.last_departed.max(start);
             dir.departed.insert(
                 start,
@@ -378,7 +419,7 @@ impl Congestion {
                 start_ms: start,
                 size_ms: size,
                 known_ms,
-                local_minute: local_minute(start + size / 2),
+                local_minute: crate::time::local_minute(start + size / 2, &dir.zone),
             };
             let e = advice::estimate(&arrivals, at, &lanes, &dir.history, &dir.class_inspection_s);
             dir.history.push(start, &arrivals);

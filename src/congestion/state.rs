@@ -39,6 +39,12 @@ impl Hysteresis {
         self.congested
     }
 
+    /// Event time (end of the window) at which the state last changed; `None` before
+    /// the first change.
+    pub fn since_ms(&self) -> Option<i64> {
+        (self.since_ms != i64::MIN).then_some(self.since_ms)
+    }
+
     /// Feed the p95 passage time of a window of `passages` departures ending at `at_ms`;
     /// `None` (no passages) is no evidence either way and keeps the state. Entering
     /// needs at least `congestion.min_passages` departures (below, the nearest-rank p95

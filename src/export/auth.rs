@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus::core::Collector;
-use prometheus::{Counter, IntCounterVec, Opts};
+use prometheus::{Counter, IntCounterVec};
 
 /// Share of one core that bcrypt checks may take: within each second, once checks of
 /// uncached credentials have taken this long, further ones are answered
@@ -78,24 +78,22 @@ impl BasicAuth {
                 window: Instant::now(),
                 spent: Duration::ZERO,
             })),
-            bcrypt_seconds: Counter::with_opts(Opts::new(
-                "lanewatch_http_auth_bcrypt_seconds_total",
-                "Time spent in bcrypt checks of basic-auth credentials (at most 0.2 s per second).",
-            ))
-            .expect("valid counter"),
+            bcrypt_seconds: Counter::with_opts(crate::catalogue::HTTP_AUTH_BCRYPT_SECONDS.opts())
+                .expect("valid counter"),
             checks: IntCounterVec::new(
-                Opts::new(
-                    "lanewatch_http_auth_checks_total",
-                    "Basic-auth checks of /metrics requests by result: allowed, denied (wrong user, password or header), throttled (bcrypt budget of the second spent: 429).",
-                ),
-                &["result"],
+                crate::catalogue::HTTP_AUTH_CHECKS.opts(),
+                crate::catalogue::HTTP_AUTH_CHECKS.labels,
             )
             .expect("valid counter"),
         }
     }
 
-    /// The authentication counters, for `/metrics`.
+    /// The authentication counters, for `/metrics` (every result at 0 from the start,
+    /// so a rate over them is defined before the first failure).
     pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
+        for v in [Verdict::Allowed, Verdict::Denied, Verdict::Throttled] {
+            self.checks.with_label_values(&[v.label()]);
+        }
         vec![
             Box::new(self.bcrypt_seconds.clone()),
             Box::new(self.checks.clone()),

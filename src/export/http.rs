@@ -9,7 +9,8 @@
 //! else gets a valid 503 (over TLS on a TLS port). Concurrent scrapes share
 //! one encoding of `/metrics`, and slow readers cannot multiply it (see
 //! [`super::guard::SharedBody`]). Optionally TLS and basic auth
-//! (on `/metrics`) from an exporter-toolkit web-config file.
+//! (on `/metrics` and the live board: `/`, its assets and `/api/v1/*`) from an
+//! exporter-toolkit web-config file.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,11 +30,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auth::BasicAuth;
 use super::auth::Verdict;
 use super::guard::{BUSY_BUDGET, Peers, SharedBody, WriteStall, answer_busy};
 use super::metrics::Metrics;
-use super::web_config::{BasicAuth, WebConfig};
+use crate::board::Board;
 use crate::config::HttpConfig;
+use crate::config::web::{WebConfig, WebConfigError};
 use crate::health::Health;
 
 #[derive(Clone)]
@@ -41,6 +44,8 @@ struct AppState {
     body: SharedBody,
     health: Arc<Health>,
     auth: Option<BasicAuth>,
+    /// The live board's data (`None`: a server without a pipeline; the API is empty).
+    board: Option<Board>,
 }
 
 /// Errors of the HTTP server.
@@ -52,13 +57,22 @@ pub enum HttpError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    WebConfig(#[from] super::web_config::WebConfigError),
+    WebConfig(#[from] WebConfigError),
+}
+
+impl crate::exit::Failure for HttpError {
+    /// `http.listen` cannot be listened on, or the web config is wrong: refused at
+    /// start-up, the message names the setting.
+    fn is_user_error(&self) -> bool {
+        true
+    }
 }
 
 /// A bound, not yet serving, HTTP server.
 pub struct HttpServer {
     listener: TcpListener,
-    router: Router,
+    state: AppState,
+    headers: Vec<(HeaderName, HeaderValue)>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     cfg: HttpConfig,
     health: Arc<Health>,
@@ -88,19 +102,44 @@ impl HttpServer {
                 ))
             })
             .collect();
-        if let Some(auth) = &web.auth {
+        let auth = (!web.users.is_empty()).then(|| BasicAuth::new(web.users.clone()));
+        if let Some(auth) = &auth {
             metrics.register(auth.collectors());
         }
         let state = AppState {
             body: SharedBody::new(metrics),
             health: health.clone(),
-            auth: web.auth.clone(),
+            auth,
+            board: None,
         };
-        let router = Router::new()
+        let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
+        Ok(HttpServer {
+            listener,
+            state,
+            headers,
+            tls,
+            cfg: cfg.clone(),
+            health,
+        })
+    }
+
+    /// Serve this board's data on `/api/v1/board`.
+    pub fn with_board(mut self, board: Board) -> Self {
+        self.state.board = Some(board);
+        self
+    }
+
+    fn router(state: AppState, headers: Vec<(HeaderName, HeaderValue)>) -> Router {
+        Router::new()
             .route("/metrics", get(metrics_handler))
+            .route("/", get(board_page))
+            .route("/board.css", get(board_css))
+            .route("/board.js", get(board_js))
+            .route("/api/v1/board", get(board_api))
+            // Everything above: basic auth when the web config asks for it.
+            .route_layer(middleware::from_fn_with_state(state.clone(), require_auth))
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(ready_handler))
-            .route("/", get(index))
             .layer(middleware::from_fn(move |req: Request, next: Next| {
                 let headers = headers.clone();
                 async move {
@@ -111,15 +150,7 @@ impl HttpServer {
                     res
                 }
             }))
-            .with_state(state);
-        let tls = web.tls.map(tokio_rustls::TlsAcceptor::from);
-        Ok(HttpServer {
-            listener,
-            router,
-            tls,
-            cfg: cfg.clone(),
-            health,
-        })
+            .with_state(state)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -133,11 +164,13 @@ impl HttpServer {
     pub async fn serve(self, shutdown: CancellationToken) {
         let HttpServer {
             listener,
-            router,
+            state,
+            headers,
             tls,
             cfg,
             health,
         } = self;
+        let router = Self::router(state, headers);
         let permits = Arc::new(Semaphore::new(cfg.max_connections));
         // Connections over the cap being answered (probes, 503): a second, larger
         // bound; beyond it a connection is closed at once.
@@ -260,7 +293,8 @@ where
     let _ = tokio::time::timeout(cfg.shutdown_grace, conn).await;
 }
 
-async fn metrics_handler(State(s): State<AppState>, req: Request) -> Response {
+/// Basic auth (when configured) in front of `/metrics` and the board.
+async fn require_auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(auth) = &s.auth {
         let h = req
             .headers()
@@ -295,15 +329,52 @@ async fn metrics_handler(State(s): State<AppState>, req: Request) -> Response {
             }
         }
     }
+    next.run(req).await
+}
+
+async fn metrics_handler(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+    if accepts_gzip(&headers) {
+        let body = s.body.get_gzip().await;
+        return (
+            [
+                (header::CONTENT_TYPE, TEXT),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "Accept-Encoding"),
+            ],
+            body,
+        )
+            .into_response();
+    }
     let body = s.body.get().await;
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [
+            (header::CONTENT_TYPE, TEXT),
+            (header::VARY, "Accept-Encoding"),
+        ],
         body,
     )
         .into_response()
+}
+
+/// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, not with `q=0`).
+#[must_use]
+fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let q_zero = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
 }
 
 async fn ready_handler(State(s): State<AppState>) -> Response {
@@ -317,6 +388,72 @@ async fn ready_handler(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn index() -> &'static str {
-    "lanewatch: /metrics /healthz /readyz\n"
+/// The board's page and assets: only this origin's script, style and data.
+const BOARD_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn board_asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, BOARD_CSP),
+            // Served from the binary: revalidate, so an upgrade shows at once.
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn board_page() -> Response {
+    board_asset("text/html; charset=utf-8", crate::board::PAGE_HTML)
+}
+
+async fn board_css() -> Response {
+    board_asset("text/css; charset=utf-8", crate::board::PAGE_CSS)
+}
+
+async fn board_js() -> Response {
+    board_asset("text/javascript; charset=utf-8", crate::board::PAGE_JS)
+}
+
+async fn board_api(State(s): State<AppState>) -> Response {
+    let now = crate::time::now_ms();
+    let snapshot = match &s.board {
+        Some(b) => b.snapshot(now),
+        None => crate::board::Snapshot::empty(now),
+    };
+    let body = serde_json::to_vec(&snapshot).expect("the snapshot serializes");
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_refused() {
+        assert!(accepts_gzip(&with("gzip")));
+        assert!(accepts_gzip(&with("br, GZIP;q=0.5")));
+        assert!(accepts_gzip(&with("*")));
+        assert!(!accepts_gzip(&with("gzip;q=0")));
+        assert!(!accepts_gzip(&with("identity")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

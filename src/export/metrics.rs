@@ -3,7 +3,7 @@
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, Gauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, IntGaugeVec, Registry, TextEncoder};
 
 /// The registry served on `/metrics`.
 #[derive(Clone)]
@@ -23,14 +23,8 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let build = IntGaugeVec::new(
-            Opts::new(
-                "lanewatch_build_info",
-                "Build of the running lanewatch (value 1).",
-            ),
-            &["version", "librdkafka_version"],
-        )
-        .expect("valid gauge");
+        let f = crate::catalogue::BUILD_INFO;
+        let build = IntGaugeVec::new(f.opts(), f.labels).expect("valid gauge");
         let (_, rdk) = rdkafka::util::get_rdkafka_version();
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), &rdk])
@@ -87,7 +81,7 @@ impl Metrics {
             .encode(&families, buf)
             .expect("text encoding into a Vec cannot fail");
         for s in self.lanes.read().unwrap_or_else(|e| e.into_inner()).iter() {
-            s.encode(buf);
+            super::lanes::encode(s, buf);
         }
         self.last_size
             .store(buf.len(), std::sync::atomic::Ordering::Relaxed);
@@ -98,6 +92,14 @@ impl Metrics {
     }
 }
 
+/// Everything `pipeline` exports, as text exposition (tests, one-off dumps).
+pub fn text_of<O: crate::pipeline::Observer>(pipeline: &crate::pipeline::Pipeline<O>) -> String {
+    let m = Metrics::new();
+    m.register(pipeline.collectors());
+    m.add_lanes(pipeline.lane_series());
+    String::from_utf8(m.encode()).expect("exposition is UTF-8")
+}
+
 /// Age of the newest event, computed when scraped.
 struct AgeCollector {
     newest: Gauge,
@@ -106,11 +108,7 @@ struct AgeCollector {
 
 impl AgeCollector {
     fn new(newest: Gauge) -> Self {
-        let age = Gauge::with_opts(Opts::new(
-            "lanewatch_newest_event_age_seconds",
-            "Wall clock minus the event time of the newest accepted event (NaN before the first).",
-        ))
-        .expect("valid gauge");
+        let age = Gauge::with_opts(crate::catalogue::NEWEST_EVENT_AGE.opts()).expect("valid gauge");
         AgeCollector { newest, age }
     }
 }

@@ -4,5 +4,5 @@
 pub mod auth;
 pub mod guard;
 pub mod http;
+pub mod lanes;
 pub mod metrics;
-pub mod web_config;

@@ -96,7 +96,7 @@ impl CheckpointClock {
     /// closed now (`smallest_ms`: the smallest window size).
     pub fn close_to(&mut self, wm: i64, smallest_ms: i64) {
         self.watermark_ms = self.watermark_ms.max(wm);
-        self.next_sweep_ms = super::window_start(wm, smallest_ms) + smallest_ms;
+        self.next_sweep_ms = super::window::window_start(wm, smallest_ms) + smallest_ms;
     }
 }
 

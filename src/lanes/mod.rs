@@ -15,9 +15,7 @@ use crate::config::Config;
 use crate::event::{Direction, Event};
 pub use clock::{CheckpointClock, Clock, Stream};
 pub use stats::{LaneSeries, LaneStats, LaneTraits, window_label};
-pub use window::{
-    CheckpointWindow, ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start,
-};
+pub use window::{ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start};
 
 /// Identity of a lane.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,8 +83,6 @@ pub trait Observer {
     /// Every lane of `checkpoint` was swept up to `watermark_ms` (after its
     /// `window_closed` calls).
     fn swept(&mut self, _checkpoint: u32, _watermark_ms: i64) {}
-    /// The congestion analysis of a checkpoint direction's window.
-    fn checkpoint_window(&mut self, _window: &CheckpointWindow) {}
     /// `lane`'s passed-over count became `vehicles` with an event departed at `at_ms`.
     fn passed_over(&mut self, _lane: u32, _vehicles: u32, _at_ms: i64) {}
 }
@@ -154,7 +150,7 @@ impl Lanes {
                 &cp.id,
                 lane.direction,
                 &lane.id,
-                Some((lane.open.clone(), cp.lane_uses(lane))),
+                Some((cp.schedule(lane), cp.lane_uses(lane))),
                 traits,
             );
         }
@@ -184,7 +180,7 @@ impl Lanes {
         checkpoint: &str,
         direction: Direction,
         lane: &str,
-        registry: Option<(Vec<(u32, u32)>, u8)>,
+        registry: Option<(crate::time::Schedule, u8)>,
         traits: LaneTraits,
     ) -> u32 {
         let registered = registry.is_some();

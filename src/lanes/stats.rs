@@ -1,9 +1,8 @@
 //! Per-lane series: atomics written by the one pipeline thread (a store, not a
-//! read-modify-write: there is a single writer) and encoded straight to the text
-//! exposition at scrape time. Each lane's handles are resolved once, when the lane is
+//! read-modify-write: there is a single writer), read at scrape time by the encoder in
+//! `export::lanes` (this module knows no exposition). Each lane's handles are resolved once, when the lane is
 //! created, so the hot path does no label lookup and takes no lock.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -90,6 +89,11 @@ impl Hist {
         self.sum.get()
     }
 
+    /// Observations in bucket `i` alone (`bounds[i-1] < v <= bounds[i]`).
+    pub fn bucket(&self, i: usize) -> u64 {
+        self.counts[i].load(Ordering::Relaxed)
+    }
+
     /// Cumulative count of observations `<= bounds[i]`.
     pub fn cumulative(&self, i: usize) -> u64 {
         self.counts[..=i]
@@ -104,6 +108,8 @@ impl Hist {
 pub struct LaneCells {
     /// `checkpoint="…",direction="…",lane="…"`, rendered once.
     labels: String,
+    /// Checkpoint, direction and lane ids (for readers other than the exposition).
+    ident: [Box<str>; 3],
     pub passages: Counter,
     pub passage: Hist,
     pub queue_wait: Hist,
@@ -121,7 +127,7 @@ pub struct LaneCells {
     pub queue_length: F64Cell,
     /// The registry's open hours (local minutes; empty: always); `None` for a lane
     /// the registry does not list.
-    pub schedule: Option<Vec<(u32, u32)>>,
+    pub schedule: Option<crate::time::Schedule>,
     /// The longest inspection a vehicle using the lane plausibly takes (seconds, from
     /// the registry: `Checkpoint::lane_inspection_max_s`).
     pub inspection_max_s: f64,
@@ -154,6 +160,17 @@ impl LaneTraits {
 }
 
 impl LaneCells {
+    /// `(checkpoint, direction, lane)`.
+    pub fn ident(&self) -> (&str, &str, &str) {
+        let [c, d, l] = &self.ident;
+        (c, d, l)
+    }
+
+    /// `checkpoint="…",direction="…",lane="…"`, escaped for the exposition.
+    pub fn labels(&self) -> &str {
+        &self.labels
+    }
+
     pub fn quantile(&self, window: usize, q: usize) -> &F64Cell {
         &self.quantiles[window * self.n_quantiles + q]
     }
@@ -169,9 +186,6 @@ impl LaneCells {
         self.passed_over.set(0.0);
     }
 }
-
-/// Picks one of a lane's histograms (for encoding).
-type HistOf = fn(&LaneCells) -> &Hist;
 
 /// A lane's handle (cheap to clone).
 pub type LaneStats = Arc<LaneCells>;
@@ -230,7 +244,7 @@ impl LaneSeries {
         checkpoint: &str,
         direction: &str,
         lane: &str,
-        schedule: Option<Vec<(u32, u32)>>,
+        schedule: Option<crate::time::Schedule>,
         traits: LaneTraits,
     ) -> LaneStats {
         let s = &self.0;
@@ -242,6 +256,7 @@ impl LaneSeries {
                 escape(direction),
                 escape(lane)
             ),
+            ident: [checkpoint.into(), direction.into(), lane.into()],
             passages: Counter::default(),
             passage: Hist::new(s.bounds[0].clone()),
             queue_wait: Hist::new(s.bounds[1].clone()),
@@ -268,6 +283,15 @@ impl LaneSeries {
         cells
     }
 
+    /// Every lane's handle, in the order the lanes were created (the registry's first).
+    pub fn snapshot(&self) -> Vec<LaneStats> {
+        self.0
+            .lanes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Number of lanes with series.
     pub fn len(&self) -> usize {
         self.0.lanes.read().unwrap_or_else(|e| e.into_inner()).len()
@@ -277,242 +301,24 @@ impl LaneSeries {
         self.len() == 0
     }
 
-    /// Append the text exposition of every lane series to `out`.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let s = &self.0;
-        let lanes = s.lanes.read().unwrap_or_else(|e| e.into_inner());
-        let mut num = Num::default();
-        header(
-            out,
-            "lanewatch_passages_total",
-            "counter",
-            "Vehicles that passed the lane (accepted, de-duplicated events).",
-        );
-        for l in lanes.iter() {
-            line(
-                out,
-                "lanewatch_passages_total",
-                &l.labels,
-                "",
-                num.int(l.passages.get()),
-            );
-        }
-        let hists: [(&str, &str, HistOf); 4] = [
-            (
-                "lanewatch_passage_duration_seconds",
-                "Passage time of a vehicle through the lane: departed_at - arrived_at.",
-                |l| &l.passage,
-            ),
-            (
-                "lanewatch_queue_wait_seconds",
-                "Time queued before inspection: inspection_started_at - arrived_at (events that carry it).",
-                |l| &l.queue_wait,
-            ),
-            (
-                "lanewatch_inspection_duration_seconds",
-                "Inspection time: departed_at - inspection_started_at (events that carry it).",
-                |l| &l.inspection,
-            ),
-            (
-                "lanewatch_departure_headway_seconds",
-                "Time between consecutive departures of the lane, in event-time order (out-of-order events give none).",
-                |l| &l.headway,
-            ),
-        ];
-        for (k, (name, help, get)) in hists.iter().enumerate() {
-            header(out, name, "histogram", help);
-            let bucket = format!("{name}_bucket");
-            let les = &s.bound_labels[k];
-            for l in lanes.iter() {
-                let h = get(l);
-                let count = h.count();
-                let mut cum = 0u64;
-                for (i, le) in les.iter().enumerate() {
-                    cum += h.counts[i].load(Ordering::Relaxed);
-                    line_le(out, &bucket, &l.labels, le, num.int(cum.min(count)));
-                }
-                line_le(out, &bucket, &l.labels, "+Inf", num.int(count));
-                line(out, name, &l.labels, "_sum", num.float(h.sum()));
-                line(out, name, &l.labels, "_count", num.int(count));
-            }
-        }
-        let gauge: Gauge = (
-            "lanewatch_lane_last_departure_timestamp_seconds",
-            "Event time (Unix seconds) of the newest departure seen on the lane; 0 before the first.",
-            |l| l.last_departure.get(),
-        );
-        single_gauge(out, &lanes, &mut num, gauge);
-        let g = "lanewatch_lane_throughput_per_minute";
-        header(
-            out,
-            g,
-            "gauge",
-            "Departures per minute over the newest closed event-time window.",
-        );
-        for l in lanes.iter() {
-            for (w, wl) in s.window_labels.iter().enumerate() {
-                line_kv(
-                    out,
-                    g,
-                    &l.labels,
-                    &[("window", wl)],
-                    num.float(l.throughput[w].get()),
-                );
-            }
-        }
-        let g = "lanewatch_lane_passage_quantile_seconds";
-        header(
-            out,
-            g,
-            "gauge",
-            "Exact passage-time quantile over the newest closed event-time window (NaN: no passages). Not summable across instances.",
-        );
-        for l in lanes.iter() {
-            for (w, wl) in s.window_labels.iter().enumerate() {
-                for (q, ql) in s.quantile_labels.iter().enumerate() {
-                    line_kv(
-                        out,
-                        g,
-                        &l.labels,
-                        &[("quantile", ql), ("window", wl)],
-                        num.float(l.quantile(w, q).get()),
-                    );
-                }
-            }
-        }
-        let gauges: [Gauge; 6] = [
-            (
-                "lanewatch_lane_level_of_service",
-                "Level of service of the lane's mean passage time in the congestion window, 1 (A) to 6 (F).",
-                |l| l.level_of_service.get(),
-            ),
-            (
-                "lanewatch_lane_queue_length_vehicles",
-                "Vehicles queued at the lane by Little's law: departures per minute x mean queue wait (passage - inspection).",
-                |l| l.queue_length.get(),
-            ),
-            (
-                "lanewatch_lane_inspection_max_seconds",
-                INSPECTION_MAX_HELP,
-                |l| l.inspection_max_s,
-            ),
-            ("lanewatch_lane_kind_lanes", KIND_LANES_HELP, |l| {
-                l.lanes_of_kind
-            }),
-            (
-                "lanewatch_lane_neighbour_lanes",
-                NEIGHBOUR_LANES_HELP,
-                |l| l.neighbour_lanes,
-            ),
-            (
-                "lanewatch_lane_passed_over_vehicles",
-                PASSED_OVER_HELP,
-                |l| l.passed_over.get(),
-            ),
-        ];
-        for g in gauges {
-            single_gauge(out, &lanes, &mut num, g);
-        }
-        let g = "lanewatch_lane_scheduled_open";
-        header(out, g, "gauge", SCHEDULED_OPEN_HELP);
-        let now = crate::time::now_ms();
-        for l in lanes.iter() {
-            let open = l
-                .schedule
-                .as_ref()
-                .is_none_or(|s| crate::time::scheduled_open(s, now));
-            line(out, g, &l.labels, "", num.int(u64::from(open)));
-        }
+    /// Histogram bucket bounds as labels (`le`), per histogram: passage, queue wait,
+    /// inspection, headway.
+    pub fn bound_labels(&self) -> &[Vec<String>; 4] {
+        &self.0.bound_labels
     }
-}
 
-/// Help of `lanewatch_lane_inspection_max_seconds` (live and backfill).
-pub const INSPECTION_MAX_HELP: &str = "The longest inspection a vehicle that uses the lane plausibly takes (the registry's per-class mean inspection x 3.6, the 99.9th percentile of log-normal inspection times), over the classes the lane serves and those no lane of its direction serves: a shorter silence of the lane may be one vehicle inspected.";
-
-/// Help of `lanewatch_lane_kind_lanes` (live and backfill).
-pub const KIND_LANES_HELP: &str = "Lanes of this lane's kind (car, bus, truck, mixed) in its direction, from the registry: several share their vehicles and each sees a steady flow; a lane alone of its kind gets its class's arrivals as they come (longer natural lulls).";
-
-/// Help of `lanewatch_lane_neighbour_lanes` (live and backfill).
-pub const NEIGHBOUR_LANES_HELP: &str = "Other lanes of its direction that take vehicles this lane takes, from the registry: drivers take the shortest queue, so while the lane is open and free no more than these take a vehicle before it does.";
-
-/// Help of `lanewatch_lane_passed_over_vehicles` (live and backfill).
-pub const PASSED_OVER_HELP: &str = "Vehicles of classes the lane takes that other lanes of its direction cleared, having arrived after the lane's newest departure (event time; 0 again at its next departure). More than its neighbour lanes, while it is silent for longer than one inspection, says it takes no vehicles.";
-
-/// Help of `lanewatch_lane_scheduled_open` (live and backfill).
-pub const SCHEDULED_OPEN_HELP: &str = "1 while the registry's `open` hours have the lane open (Beijing time; always for lanes without hours or not in the registry), else 0. A lane the schedule closes is not a stalled lane.";
-
-/// Name, help and value of a gauge family with one series per lane.
-type Gauge = (&'static str, &'static str, fn(&LaneCells) -> f64);
-
-/// A gauge family with one series per lane.
-fn single_gauge(out: &mut Vec<u8>, lanes: &[LaneStats], num: &mut Num, (name, help, get): Gauge) {
-    header(out, name, "gauge", help);
-    for l in lanes {
-        line(out, name, &l.labels, "", num.float(get(l)));
+    /// The `window` label of each window size.
+    pub fn window_labels(&self) -> &[String] {
+        &self.0.window_labels
     }
-}
 
-fn header(out: &mut Vec<u8>, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn line(out: &mut Vec<u8>, name: &str, labels: &str, suffix: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(suffix.as_bytes());
-    out.push(b'{');
-    out.extend_from_slice(labels.as_bytes());
-    out.extend_from_slice(b"} ");
-    out.extend_from_slice(value);
-    out.push(b'\n');
-}
-
-fn line_le(out: &mut Vec<u8>, name: &str, labels: &str, le: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'{');
-    out.extend_from_slice(labels.as_bytes());
-    out.extend_from_slice(b",le=\"");
-    out.extend_from_slice(le.as_bytes());
-    out.extend_from_slice(b"\"} ");
-    out.extend_from_slice(value);
-    out.push(b'\n');
-}
-
-fn line_kv(out: &mut Vec<u8>, name: &str, labels: &str, kv: &[(&str, &str)], value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'{');
-    out.extend_from_slice(labels.as_bytes());
-    for (k, v) in kv {
-        out.push(b',');
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"=\"");
-        out.extend_from_slice(v.as_bytes());
-        out.push(b'"');
+    /// The `quantile` label of each configured quantile.
+    pub fn quantile_labels(&self) -> &[String] {
+        &self.0.quantile_labels
     }
-    out.extend_from_slice(b"} ");
-    out.extend_from_slice(value);
-    out.push(b'\n');
-}
 
-/// Reusable number formatting.
-#[derive(Default)]
-struct Num {
-    i: itoa::Buffer,
-    f: ryu::Buffer,
-}
-
-impl Num {
-    fn int(&mut self, v: u64) -> &[u8] {
-        self.i.format(v).as_bytes()
-    }
-    fn float(&mut self, v: f64) -> &[u8] {
-        if v.is_nan() {
-            b"NaN"
-        } else if v.is_infinite() {
-            if v > 0.0 { b"+Inf" } else { b"-Inf" }
-        } else if v == v.trunc() && v.abs() < 1e15 {
-            self.i.format(v as i64).as_bytes()
-        } else {
-            self.f.format_finite(v).as_bytes()
-        }
+    /// Run `f` on every lane's handle under the read lock (no copy of the list).
+    pub fn with_lanes<R>(&self, f: impl FnOnce(&[LaneStats]) -> R) -> R {
+        f(&self.0.lanes.read().unwrap_or_else(|e| e.into_inner()))
     }
 }

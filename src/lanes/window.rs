@@ -172,42 +172,6 @@ impl WindowSet {
     }
 }
 
-/// The congestion analysis of one checkpoint direction over one window: departures
-/// (passages, p95, level of service, congested) by `departed_at`, the advice
-/// (arrivals, λ, μ, open and recommended lanes) by `arrived_at` (computed by
-/// `crate::congestion`, reported to observers such as the replay).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckpointWindow {
-    pub checkpoint: String,
-    pub direction: Direction,
-    pub start_ms: i64,
-    pub size_ms: i64,
-    pub passages: u64,
-    /// Nearest-rank p95 of passage times over all lanes of the direction, seconds.
-    pub p95_s: Option<f64>,
-    pub mean_passage_s: Option<f64>,
-    /// Vehicles that arrived in the window (known, plus estimated still queued).
-    pub arrivals: f64,
-    /// Arrival rate λ, vehicles per minute.
-    pub arrival_rate: f64,
-    /// Service rate μ per lane, vehicles per minute (`None`: not measurable yet).
-    pub service_rate: Option<f64>,
-    pub open_lanes: u32,
-    pub lanes: u32,
-    pub recommended_lanes: u32,
-    pub capacity_exceeded: bool,
-    /// `P(wait > target)` with the open lanes.
-    pub wait_probability: f64,
-    /// 1 (A) … 6 (F), from the mean passage time; `None` for an empty window.
-    pub level_of_service: Option<u8>,
-    pub congested: bool,
-    /// When the departure side (passages, p95, level of service, congested) and the
-    /// advice were known: the direction's newest departure at the time (what a live
-    /// service reading in departure order would have published them at).
-    pub closed_at_ms: i64,
-    pub advised_at_ms: i64,
-}
-
 /// Exact nearest-rank quantiles of a window's samples. (An HdrHistogram per window
 /// would cost a 90 KB reset at every close: 1.8 million closes when a day of 1,000
 /// lanes is replayed. The samples of a window are few, so sorting them is cheaper and

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::report::{Report, Summary};
-use crate::time::format_ms;
+use crate::time::{format_in, human_in};
 
 /// The report as pretty JSON with a trailing newline.
 pub fn write_json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -43,6 +43,7 @@ pub fn write_csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     w.write_record(CSV_HEADER)?;
     let per_minute = 60_000.0 / r.window_ms as f64;
     for l in &r.lanes {
+        let zone = r.zone_of(&l.checkpoint);
         for win in &l.windows {
             let q = |i: usize| win.quantiles.get(i).map_or(String::new(), f64::to_string);
             w.write_record([
@@ -50,7 +51,7 @@ pub fn write_csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
                 l.direction.as_str(),
                 &*inert(&l.lane),
                 &win.start,
-                &format_ms(win.start_ms + r.window_ms),
+                &format_in(win.start_ms + r.window_ms, zone),
                 &win.passages.to_string(),
                 &(win.passages as f64 * per_minute).to_string(),
                 &q(0),
@@ -90,11 +91,13 @@ fn summary_cells(s: &Summary) -> [String; 5] {
 /// direction with its peak hour and congestion episodes.
 pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let e = &r.events;
+    let z = r.zone();
     writeln!(
         out,
-        "range {} .. {}   window {}   events read {}, accepted {}, duplicates {}, late {}, rejected {}, out of range {}",
-        r.range.from.as_deref().unwrap_or("(start)"),
-        r.range.to.as_deref().unwrap_or("(end)"),
+        "range {} .. {} ({})   window {}   events read {}, accepted {}, duplicates {}, late {}, rejected {}, out of range {}",
+        r.range.from_ms.map_or("(start)".into(), |t| human_in(t, z)),
+        r.range.to_ms.map_or("(end)".into(), |t| human_in(t, z)),
+        r.range.time_zone,
         human_s(r.range.window_seconds),
         e.read,
         e.accepted,
@@ -154,15 +157,17 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     for c in &r.checkpoints {
+        let z = &c.zone;
         writeln!(out)?;
         writeln!(
             out,
-            "{} {}: {} passages on {} lanes; peak hour from {} with {} passages",
+            "{} {} ({}): {} passages on {} lanes; peak hour from {} with {} passages",
             c.checkpoint,
             c.direction.as_str(),
+            c.time_zone,
             c.passages,
             c.lanes_used,
-            c.peak_hour_start.as_deref().unwrap_or("-"),
+            c.peak_hour_start_ms.map_or("-".into(), |t| human_in(t, z)),
             c.peak_hour_passages
         )?;
         if c.congestion_episodes.is_empty() {
@@ -176,8 +181,8 @@ pub fn write_table(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 "  congested {} .. {} (peak p95 {})",
-                ep.start,
-                ep.end,
+                human_in(ep.start_ms, z),
+                human_in(ep.end_ms, z),
                 human_s(ep.peak_p95_seconds)
             )?;
         }

@@ -23,11 +23,29 @@ fn other<E: std::fmt::Display>(e: E) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-fn time_label(ms: i64, with_date: bool) -> String {
+/// An axis label in `zone`: `07:30`, with the date on axes longer than a day.
+fn time_label(ms: i64, with_date: bool, zone: &crate::time::Zone) -> String {
     let fmt = if with_date { "%m-%d %H:%M" } else { "%H:%M" };
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime(fmt).to_string())
+        .map(|t| t.to_zoned(zone.clone()).strftime(fmt).to_string())
         .unwrap_or_default()
+}
+
+/// The axis title: the zone and its offset(s) over `x` (two when daylight saving time
+/// begins or ends within it).
+fn time_axis(x: (i64, i64), zone: &crate::time::Zone) -> String {
+    let off = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|t| zone.to_offset(t).to_string())
+            .unwrap_or_default()
+    };
+    let (a, b) = (off(x.0), off(x.1 - 1));
+    let name = crate::time::zone_name(zone);
+    if a == b {
+        format!("time ({name}, UTC{a})")
+    } else {
+        format!("time ({name}, UTC{a} then UTC{b})")
+    }
 }
 
 /// One time series of a line chart.
@@ -38,6 +56,7 @@ struct Series<'a> {
 
 struct LineChart<'a> {
     title: String,
+    zone: &'a crate::time::Zone,
     y_desc: &'a str,
     x: (i64, i64),
     series: Vec<Series<'a>>,
@@ -64,7 +83,7 @@ fn line_chart(c: &LineChart<'_>) -> io::Result<String> {
         let mut chart = ChartBuilder::on(&root)
             .caption(&c.title, ("sans-serif", 18))
             .margin(12)
-            .x_label_area_size(32)
+            .x_label_area_size(48)
             .y_label_area_size(64)
             .build_cartesian_2d(c.x.0..c.x.1, 0f64..ymax)
             .map_err(other)?;
@@ -72,7 +91,8 @@ fn line_chart(c: &LineChart<'_>) -> io::Result<String> {
             .configure_mesh()
             .x_labels(12)
             .y_labels(8)
-            .x_label_formatter(&|x| time_label(*x, with_date))
+            .x_label_formatter(&|x| time_label(*x, with_date, c.zone))
+            .x_desc(time_axis(c.x, c.zone))
             .y_desc(c.y_desc)
             .draw()
             .map_err(other)?;
@@ -140,7 +160,7 @@ fn heat_map(r: &Report, cp: &CheckpointReport, lanes: &[&LaneReport]) -> io::Res
                 ("sans-serif", 18),
             )
             .margin(12)
-            .x_label_area_size(32)
+            .x_label_area_size(48)
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, -0.5f64..n as f64 - 0.5)
             .map_err(other)?;
@@ -149,7 +169,8 @@ fn heat_map(r: &Report, cp: &CheckpointReport, lanes: &[&LaneReport]) -> io::Res
             .disable_mesh()
             .x_labels(12)
             .y_labels(n)
-            .x_label_formatter(&|x| time_label(*x, with_date))
+            .x_label_formatter(&|x| time_label(*x, with_date, &cp.zone))
+            .x_desc(time_axis((x0, x1), &cp.zone))
             .y_label_formatter(&|y| {
                 // Lane i is the row centred on y = i.
                 let i = y.round();
@@ -194,12 +215,15 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
         .collect();
     writeln!(
         out,
-        "<section><h2>{} {}</h2><p>{} passages on {} lanes; peak hour from {} with {} passages; {} congestion episode(s) (p95 above {}).</p>",
+        "<section><h2>{} {}</h2><p>Times in {}. {} passages on {} lanes; peak hour from {} with {} passages; {} congestion episode(s) (p95 above {}).</p>",
         esc(&cp.checkpoint),
         cp.direction,
+        esc(&cp.time_zone),
         cp.passages,
         cp.lanes_used,
-        esc(cp.peak_hour_start.as_deref().unwrap_or("-")),
+        esc(&cp
+            .peak_hour_start_ms
+            .map_or("-".into(), |t| crate::time::human_in(t, &cp.zone))),
         cp.peak_hour_passages,
         cp.congestion_episodes.len(),
         human_s(r.congestion_threshold_s)
@@ -214,6 +238,7 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
             "{} {}: p95 passage time (minutes)",
             cp.checkpoint, cp.direction
         ),
+        zone: &cp.zone,
         y_desc: "p95 passage time, min",
         x: r.grid_ms,
         series: lanes
@@ -239,6 +264,7 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
             "{} {}: throughput (vehicles per minute)",
             cp.checkpoint, cp.direction
         ),
+        zone: &cp.zone,
         y_desc: "vehicles / min",
         x: r.grid_ms,
         series: lanes
@@ -271,8 +297,8 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
             writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&e.start),
-                esc(&e.end),
+                esc(&crate::time::human_in(e.start_ms, &cp.zone)),
+                esc(&crate::time::human_in(e.end_ms, &cp.zone)),
                 human_s(e.peak_p95_seconds)
             )?;
         }
@@ -283,10 +309,16 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
 
 /// Write the whole page.
 pub fn write_html(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let z = r.zone();
     let range = format!(
-        "{} .. {}",
-        r.range.from.as_deref().unwrap_or("(start of input)"),
-        r.range.to.as_deref().unwrap_or("(end of input)")
+        "{} .. {} ({})",
+        r.range
+            .from_ms
+            .map_or("(start of input)".into(), |t| crate::time::human_in(t, z)),
+        r.range
+            .to_ms
+            .map_or("(end of input)".into(), |t| crate::time::human_in(t, z)),
+        r.range.time_zone
     );
     writeln!(
         out,

@@ -33,8 +33,8 @@ const STALL: Duration = Duration::from_secs(30);
 /// What was read per partition: `(partition, start offset, end offset)`.
 pub type Plan = Vec<(i32, i64, i64)>;
 
-fn kafka_err(what: &str, e: KafkaError) -> ReplayError {
-    ReplayError::Kafka(format!("{what}: {e}"))
+fn kafka_err(what: &'static str, source: KafkaError) -> ReplayError {
+    ReplayError::Kafka { what, source }
 }
 
 /// The first offset in `[low, high]` whose message timestamp is at or after `target`
@@ -100,9 +100,9 @@ fn plan(c: &BaseConsumer, cfg: &SourceConfig, range: Range) -> Result<Plan, Repl
     let topic = cfg.topic.as_str();
     let md = c
         .fetch_metadata(Some(topic), TIMEOUT)
-        .map_err(|e| ReplayError::Unreachable {
+        .map_err(|source| ReplayError::Unreachable {
             brokers: cfg.brokers.clone(),
-            detail: e.to_string(),
+            source,
         })?;
     let partitions: Vec<i32> = md
         .topics()
@@ -309,9 +309,9 @@ pub fn read_range(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
     let create = || -> Result<BaseConsumer, ReplayError> {
-        conf.create().map_err(|e| ReplayError::Unreachable {
+        conf.create().map_err(|source| ReplayError::Unreachable {
             brokers: cfg.brokers.clone(),
-            detail: e.to_string(),
+            source,
         })
     };
     // The offset probes re-assign partitions many times; the range is read by a client
@@ -342,11 +342,10 @@ pub fn read_range(
             }
             Some(Err(e)) => return Err(kafka_err("reading the range", e)),
             None if last_progress.elapsed() > STALL => {
-                return Err(ReplayError::Kafka(format!(
-                    "no message for {}s before reaching the end offset of {} (messages deleted by retention?)",
-                    STALL.as_secs(),
-                    merge.waiting_on()
-                )));
+                return Err(ReplayError::Stalled {
+                    secs: STALL.as_secs(),
+                    waiting_on: merge.waiting_on(),
+                });
             }
             None => {}
         }

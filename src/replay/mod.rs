@@ -17,7 +17,6 @@ pub mod report;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError, Registry, load_registry};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::source::file::{FileError, Input};
-use crate::time::{format_ms, parse_timestamp};
+use crate::time::parse_timestamp;
 pub use observer::ReplayObserver;
 pub use report::Report;
 
@@ -76,6 +75,10 @@ pub struct ReplayArgs {
     /// and leaves below `congestion.leave_p95` (lowered to 70% of this if not below it).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
     pub congestion_threshold: Option<i64>,
+    /// Write every time of the report in this IANA zone (e.g. Europe/Berlin, UTC)
+    /// instead of each checkpoint's registry `time_zone` (default Asia/Shanghai).
+    #[arg(long, value_name = "ZONE", value_parser = crate::time::zone)]
+    pub tz: Option<crate::time::Zone>,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -117,13 +120,24 @@ pub enum ReplayError {
     #[error("--window {0}ms: give a whole number of seconds, at least 1s (e.g. 5m)")]
     BadWindow(i64),
     #[error(
-        "cannot reach the Kafka brokers {brokers}: {detail} (check --brokers and that Kafka runs)"
+        "cannot reach the Kafka brokers {brokers}: {source} (check --brokers and that Kafka runs)"
     )]
-    Unreachable { brokers: String, detail: String },
+    Unreachable {
+        brokers: String,
+        source: rdkafka::error::KafkaError,
+    },
     #[error("topic {topic:?} does not exist on {brokers} (check --topic)")]
     NoTopic { topic: String, brokers: String },
-    #[error("Kafka: {0}")]
-    Kafka(String),
+    #[error("Kafka: {what}: {source}")]
+    Kafka {
+        /// What was being done (`assign`, `reading the range`, …).
+        what: &'static str,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error(
+        "Kafka: no message for {secs}s before reaching the end offset of {waiting_on} (messages deleted by retention?)"
+    )]
+    Stalled { secs: u64, waiting_on: String },
     #[error("cannot write {path}: {source} (check the path)")]
     Write { path: PathBuf, source: io::Error },
     #[error("interrupted before the end of the range; nothing was written")]
@@ -139,6 +153,31 @@ pub enum ReplayError {
         windows: u64,
         window: String,
     },
+}
+
+impl crate::exit::Failure for ReplayError {
+    /// Flags, the configuration, the input and output paths, the brokers and the topic
+    /// are checked before the first event; nothing to report is the user's range or
+    /// input too. Kafka failing while the range is read, an input that breaks off and a
+    /// replay interrupted by a signal are failures at run time.
+    fn is_user_error(&self) -> bool {
+        match self {
+            ReplayError::Config(e) => e.is_user_error(),
+            ReplayError::File(e) => e.is_user_error(),
+            ReplayError::NoInput
+            | ReplayError::MissingRange
+            | ReplayError::EmptyRange { .. }
+            | ReplayError::BadWindow(_)
+            | ReplayError::Unreachable { .. }
+            | ReplayError::NoTopic { .. }
+            | ReplayError::Empty { .. }
+            | ReplayError::TooManyWindows { .. } => true,
+            ReplayError::Kafka { .. } | ReplayError::Stalled { .. } | ReplayError::Interrupted => {
+                false
+            }
+            ReplayError::Write { source, .. } => crate::exit::path_refused(source),
+        }
+    }
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
@@ -280,21 +319,24 @@ fn load_config(args: &ReplayArgs) -> Result<Config, ReplayError> {
 
 /// Run the replay and return the report, writing nothing.
 pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replayed, ReplayError> {
+    let config = load_config(args)?;
+    let zones = report::Zones::new(&config.registry, args.tz.clone());
+    let at = |t: i64| crate::time::format_in(t, zones.report());
     if let (Some(f), Some(t)) = (args.from, args.to)
         && f >= t
     {
         return Err(ReplayError::EmptyRange {
-            from: format_ms(f),
-            to: format_ms(t),
+            from: at(f),
+            to: at(t),
         });
     }
-    let config = load_config(args)?;
     let params = report::Params {
         from_ms: args.from,
         to_ms: args.to,
         window_ms: args.window,
         congestion_threshold_ms: config.congestion.enter_p95_ms,
         settle_ms: config.congestion.settle_ms,
+        zones: zones.clone(),
     };
     let observer = ReplayObserver::new(args.from, args.to, args.window, &config.buckets);
     let mut driver = Driver::new(
@@ -303,8 +345,9 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
     );
     if let Some(path) = &args.input {
         let mut input = Input::open(path)?;
-        // The file is one split, pending until read to its end (DESIGN §2: the
-        // watermark waits for what the split may still bring, as in a live drain).
+        // The file is one split, pending until read to its end (README, Windows and
+        // event time: the watermark waits for what the split may still bring, as in a
+        // live drain).
         driver.pipeline.set_split_pending(0, true);
         let mut n = 0u32;
         input.for_each_line(config.events.max_event_bytes, |line, _| {
@@ -363,8 +406,8 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
                 why: format!(
                     "no message of topic {} has a Kafka timestamp in {} .. {} (the range widened by the allowed lateness). Messages are found by their Kafka timestamp, the time they were produced: if the events were produced long after they happened, give the range in which they were produced",
                     source.topic,
-                    format_ms(range.from_ms),
-                    format_ms(range.to_ms)
+                    at(range.from_ms),
+                    at(range.to_ms)
                 ),
             });
         }
@@ -382,8 +425,8 @@ pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replaye
             format!(
                 "none of the {} events read departed in {} .. {} ({} outside it, {rejected} rejected)",
                 e.read,
-                params.from_ms.map_or("(start)".into(), format_ms),
-                params.to_ms.map_or("(end)".into(), format_ms),
+                params.from_ms.map_or("(start)".into(), at),
+                params.to_ms.map_or("(end)".into(), at),
                 e.out_of_range
             )
         } else {
@@ -445,34 +488,10 @@ pub fn run(args: ReplayArgs, shutdown: CancellationToken) -> Result<(), ReplayEr
         if skipped > 0 {
             tracing::warn!(
                 skipped,
-                cutoff = %format_ms(cutoff),
+                cutoff = %crate::time::format_in(cutoff, r.report.zone()),
                 "left out OpenMetrics samples from the last 3 hours: Prometheus cannot safely backfill its head block"
             );
         }
     }
     Ok(())
-}
-
-/// Replay a JSONL file on one thread with the default configuration and a 5-minute
-/// window, producing no output: `(events read, seconds)`. For `lanewatch bench`.
-pub fn bench_file(path: &Path) -> Result<(u64, f64), ReplayError> {
-    let config = Config::with_registry(Registry::default()).for_replay(300_000, None);
-    let observer = ReplayObserver::new(None, None, 300_000, &config.buckets);
-    let mut driver = Driver::new(Pipeline::with_observer(&config, observer), false);
-    let t = Instant::now();
-    let mut input = Input::open(path)?;
-    input.for_each_line(config.events.max_event_bytes, |line, _| {
-        driver.feed(line);
-        true
-    })?;
-    let params = report::Params {
-        from_ms: None,
-        to_ms: None,
-        window_ms: 300_000,
-        congestion_threshold_ms: 600_000,
-        settle_ms: 300_000,
-    };
-    let r = driver.finish(&params)?;
-    let secs = t.elapsed().max(Duration::from_nanos(1)).as_secs_f64();
-    Ok((r.report.events.read, secs))
 }

@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
+use crate::congestion::CheckpointWindow;
 use crate::event::{Direction, Event};
 use crate::lanes::window::nearest_rank;
-use crate::lanes::{CheckpointWindow, ClosedWindow, Observer, window_start};
+use crate::lanes::{ClosedWindow, Observer, window_start};
 
 /// Whole-range statistics of one quantity (passage, queue wait or inspection time).
 /// Values are buffered and recorded into the HdrHistogram in sorted batches: recording
@@ -117,6 +118,8 @@ pub struct WindowStat {
     pub quantiles: Vec<f64>,
     /// The lane's queue length (Little's law) as the congestion analysis set it.
     pub queue_length: f64,
+    /// The lane's level of service (1–6, NaN before the first) as the analysis set it.
+    pub level_of_service: f64,
     /// When a live service would have published the window (see `ClosedWindow`).
     pub known_at_ms: i64,
 }
@@ -548,6 +551,7 @@ impl Observer for ReplayObserver {
             count: w.count,
             quantiles: w.quantiles.to_vec(),
             queue_length: w.stats.queue_length.get(),
+            level_of_service: w.stats.level_of_service.get(),
             known_at_ms: w.known_at_ms,
         };
         self.lane(lane).windows.insert(w.start_ms, stat);
@@ -566,7 +570,9 @@ impl Observer for ReplayObserver {
             self.settle(checkpoint, dir, watermark_ms);
         }
     }
+}
 
+impl crate::pipeline::Observer for ReplayObserver {
     fn checkpoint_window(&mut self, w: &CheckpointWindow) {
         self.analysis
             .entry((w.checkpoint.clone(), w.direction))

@@ -10,13 +10,22 @@
 
 use std::io::{self, Write};
 
-use super::observer::{BucketWindow, ReplayObserver, SLOT_MS};
+use crate::catalogue::{self as cat, Family};
+
+use super::observer::{BucketWindow, ReplayObserver, SLOT_MS, WindowStat};
 use super::report::{LaneReport, Report};
-use crate::lanes::{CheckpointWindow, window_label};
+use crate::congestion::CheckpointWindow;
+use crate::lanes::window_label;
 
 /// Prometheus keeps the newest data in its head block, which a backfill must not
 /// overlap: samples newer than this (3 hours) are left out.
 pub const HEAD_BLOCK_MS: i64 = 3 * 3600 * 1000;
+
+/// `# HELP` and `# TYPE` of a family, from the catalogue (as the live exposition).
+fn header(out: &mut dyn Write, f: &Family) -> io::Result<()> {
+    writeln!(out, "# HELP {} {}", f.name, f.help)?;
+    writeln!(out, "# TYPE {} {}", f.name, f.kind.as_str())
+}
 
 fn labels(l: &LaneReport) -> String {
     format!(
@@ -44,11 +53,10 @@ pub fn write(
     let wl = window_label(w);
     let mut skipped = 0u64;
 
-    writeln!(
-        out,
-        "# HELP lanewatch_passages Vehicles that passed the lane (accepted, de-duplicated events)."
-    )?;
-    writeln!(out, "# TYPE lanewatch_passages counter")?;
+    // The counter family carries its `_total`, as the text format (and so `promtool
+    // check metrics`) names it and the live exposition writes it; Prometheus'
+    // OpenMetrics parser (`promtool tsdb create-blocks-from openmetrics`) accepts it.
+    header(out, &cat::PASSAGES)?;
     for l in &r.lanes {
         let lab = labels(l);
         let d = &obs.lanes[l.id as usize];
@@ -60,7 +68,8 @@ pub fn write(
             }
             writeln!(
                 out,
-                "lanewatch_passages_total{{{lab}}} {total} {}",
+                "{}{{{lab}}} {total} {}",
+                cat::PASSAGES.name,
                 end / 1000
             )?;
         }
@@ -68,46 +77,28 @@ pub fn write(
     }
 
     let hists: [Hist; 4] = [
-        (
-            "lanewatch_passage_duration_seconds",
-            "Passage time of a vehicle through the lane: departed_at - arrived_at.",
-            obs.bucket_bounds_ms(),
-            |b| (b.count, b.sum_ms, &b.buckets),
-        ),
-        (
-            "lanewatch_queue_wait_seconds",
-            "Time queued before inspection: inspection_started_at - arrived_at (events that carry it).",
-            obs.queue_bounds_ms(),
-            |b| (b.queue_count, b.queue_sum_ms, &b.queue_buckets),
-        ),
-        (
-            "lanewatch_departure_headway_seconds",
-            "Time between consecutive departures of the lane, in event-time order (out-of-order events give none).",
-            obs.headway_bounds_ms(),
-            |b| (b.headway_count, b.headway_sum_ms, &b.headway_buckets),
-        ),
-        (
-            "lanewatch_inspection_duration_seconds",
-            "Inspection time: departed_at - inspection_started_at (events that carry it).",
-            obs.inspection_bounds_ms(),
-            |b| {
-                (
-                    b.inspection_count,
-                    b.inspection_sum_ms,
-                    &b.inspection_buckets,
-                )
-            },
-        ),
+        (cat::PASSAGE_DURATION, obs.bucket_bounds_ms(), |b| {
+            (b.count, b.sum_ms, &b.buckets)
+        }),
+        (cat::QUEUE_WAIT, obs.queue_bounds_ms(), |b| {
+            (b.queue_count, b.queue_sum_ms, &b.queue_buckets)
+        }),
+        (cat::DEPARTURE_HEADWAY, obs.headway_bounds_ms(), |b| {
+            (b.headway_count, b.headway_sum_ms, &b.headway_buckets)
+        }),
+        (cat::INSPECTION_DURATION, obs.inspection_bounds_ms(), |b| {
+            (
+                b.inspection_count,
+                b.inspection_sum_ms,
+                &b.inspection_buckets,
+            )
+        }),
     ];
     for h in hists {
         skipped += write_histogram(r, obs, ends, dropped_points, h, out)?;
     }
 
-    writeln!(
-        out,
-        "# HELP lanewatch_lane_throughput_per_minute Departures per minute of the lane over the event-time window."
-    )?;
-    writeln!(out, "# TYPE lanewatch_lane_throughput_per_minute gauge")?;
+    header(out, &cat::LANE_THROUGHPUT)?;
     let per_minute = 60_000.0 / w as f64;
     for l in &r.lanes {
         let lab = labels(l);
@@ -119,18 +110,15 @@ pub fn write(
             }
             writeln!(
                 out,
-                "lanewatch_lane_throughput_per_minute{{{lab},window=\"{wl}\"}} {:?} {}",
+                "{}{{{lab},window=\"{wl}\"}} {:?} {}",
+                cat::LANE_THROUGHPUT.name,
                 win.passages as f64 * per_minute,
                 end / 1000
             )?;
         }
     }
 
-    writeln!(
-        out,
-        "# HELP lanewatch_lane_passage_quantile_seconds Nearest-rank passage-time quantile over the event-time window."
-    )?;
-    writeln!(out, "# TYPE lanewatch_lane_passage_quantile_seconds gauge")?;
+    header(out, &cat::LANE_PASSAGE_QUANTILE)?;
     const QS: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
     for l in &r.lanes {
         let lab = labels(l);
@@ -146,7 +134,8 @@ pub fn write(
                 }
                 writeln!(
                     out,
-                    "lanewatch_lane_passage_quantile_seconds{{{lab},window=\"{wl}\",quantile=\"{q}\"}} {v:?} {}",
+                    "{}{{{lab},window=\"{wl}\",quantile=\"{q}\"}} {v:?} {}",
+                    cat::LANE_PASSAGE_QUANTILE.name,
                     end / 1000
                 )?;
             }
@@ -160,8 +149,7 @@ pub fn write(
 /// A histogram family of the backfill: name, help, bucket bounds (ms) and a window's
 /// (count, sum ms, non-cumulative bucket counts).
 type Hist<'a> = (
-    &'static str,
-    &'static str,
+    Family,
     &'a [i64],
     fn(&BucketWindow) -> (u64, i64, &Vec<u64>),
 );
@@ -172,7 +160,7 @@ fn write_histogram(
     obs: &ReplayObserver,
     ends: &[i64],
     dropped_points: u64,
-    (name, help, bounds, pick): Hist<'_>,
+    (family, bounds, pick): Hist<'_>,
     out: &mut dyn Write,
 ) -> io::Result<u64> {
     // `le` written as the live exposition writes it (30, not 30.0): a rule selecting
@@ -182,8 +170,8 @@ fn write_histogram(
         .map(|&b| (b as f64 / 1000.0).to_string())
         .chain(["+Inf".to_string()])
         .collect();
-    writeln!(out, "# HELP {name} {help}")?;
-    writeln!(out, "# TYPE {name} histogram")?;
+    header(out, &family)?;
+    let name = family.name;
     let mut skipped = 0;
     let mut cum = vec![0u64; le.len()];
     for l in &r.lanes {
@@ -229,14 +217,7 @@ fn write_alert_inputs(
         .collect();
     let skipped = ((g1 - g0) / 60_000) as u64 - minutes.len() as u64;
 
-    writeln!(
-        out,
-        "# HELP lanewatch_lane_last_departure_timestamp_seconds Event time (departed_at, Unix seconds) of the newest departure of the lane."
-    )?;
-    writeln!(
-        out,
-        "# TYPE lanewatch_lane_last_departure_timestamp_seconds gauge"
-    )?;
+    header(out, &cat::LANE_LAST_DEPARTURE)?;
     let slots: Vec<i64> = (g0 + SLOT_MS..=g1)
         .step_by(SLOT_MS as usize)
         .filter(|&m| m <= cutoff_ms)
@@ -252,7 +233,8 @@ fn write_alert_inputs(
             if let Some(t) = newest {
                 writeln!(
                     out,
-                    "lanewatch_lane_last_departure_timestamp_seconds{{{lab}}} {:?} {}",
+                    "{}{{{lab}}} {:?} {}",
+                    cat::LANE_LAST_DEPARTURE.name,
                     t as f64 / 1000.0,
                     m / 1000
                 )?;
@@ -260,13 +242,8 @@ fn write_alert_inputs(
         }
     }
 
-    let name = "lanewatch_lane_passed_over_vehicles";
-    writeln!(
-        out,
-        "# HELP {name} {}",
-        crate::lanes::stats::PASSED_OVER_HELP
-    )?;
-    writeln!(out, "# TYPE {name} gauge")?;
+    let name = cat::LANE_PASSED_OVER.name;
+    header(out, &cat::LANE_PASSED_OVER)?;
     for l in &r.lanes {
         let lab = labels(l);
         let lane = &obs.lanes[l.id as usize];
@@ -284,54 +261,44 @@ fn write_alert_inputs(
         }
     }
 
-    writeln!(
-        out,
-        "# HELP lanewatch_lane_queue_length_vehicles Vehicles queued at the lane by Little's law over the congestion window."
-    )?;
-    writeln!(out, "# TYPE lanewatch_lane_queue_length_vehicles gauge")?;
-    for l in &r.lanes {
-        let lab = labels(l);
-        let mut known: Vec<(i64, f64)> = obs.lanes[l.id as usize]
-            .windows
-            .values()
-            .map(|w| (w.known_at_ms, w.queue_length))
-            .collect();
-        known.sort_by_key(|k| k.0);
-        let mut it = known.iter().peekable();
-        let mut value = 0.0;
-        for &m in &minutes {
-            while let Some(&(_, q)) = it.next_if(|k| k.0 <= m) {
-                value = q;
+    // Per-lane gauges the congestion analysis sets as each window closes: the value
+    // a scrape at minute m would have read (the start-up value before the first).
+    type Set = (Family, f64, fn(&WindowStat) -> f64);
+    let set_at_close: [Set; 2] = [
+        (cat::LANE_QUEUE_LENGTH, 0.0, |w| w.queue_length),
+        (cat::LANE_LEVEL_OF_SERVICE, f64::NAN, |w| w.level_of_service),
+    ];
+    for (family, initial, get) in set_at_close {
+        header(out, &family)?;
+        let name = family.name;
+        for l in &r.lanes {
+            let lab = labels(l);
+            let mut known: Vec<(i64, f64)> = obs.lanes[l.id as usize]
+                .windows
+                .values()
+                .map(|w| (w.known_at_ms, get(w)))
+                .collect();
+            known.sort_by_key(|k| k.0);
+            let mut it = known.iter().peekable();
+            let mut value = initial;
+            for &m in &minutes {
+                while let Some(&(_, q)) = it.next_if(|k| k.0 <= m) {
+                    value = q;
+                }
+                writeln!(out, "{name}{{{lab}}} {value:?} {}", m / 1000)?;
             }
-            writeln!(
-                out,
-                "lanewatch_lane_queue_length_vehicles{{{lab}}} {value:?} {}",
-                m / 1000
-            )?;
         }
     }
 
-    type Static = (&'static str, &'static str, fn(&LaneReport) -> f64);
+    type Static = (Family, fn(&LaneReport) -> f64);
     let statics: [Static; 3] = [
-        (
-            "lanewatch_lane_inspection_max_seconds",
-            crate::lanes::stats::INSPECTION_MAX_HELP,
-            |l| l.inspection_max_s,
-        ),
-        (
-            "lanewatch_lane_kind_lanes",
-            crate::lanes::stats::KIND_LANES_HELP,
-            |l| l.lanes_of_kind,
-        ),
-        (
-            "lanewatch_lane_neighbour_lanes",
-            crate::lanes::stats::NEIGHBOUR_LANES_HELP,
-            |l| l.neighbour_lanes,
-        ),
+        (cat::LANE_INSPECTION_MAX, |l| l.inspection_max_s),
+        (cat::LANE_KIND_LANES, |l| l.lanes_of_kind),
+        (cat::LANE_NEIGHBOUR_LANES, |l| l.neighbour_lanes),
     ];
-    for (name, help, pick) in statics {
-        writeln!(out, "# HELP {name} {help}")?;
-        writeln!(out, "# TYPE {name} gauge")?;
+    for (family, pick) in statics {
+        header(out, &family)?;
+        let name = family.name;
         for l in &r.lanes {
             let lab = labels(l);
             for &m in &minutes {
@@ -340,92 +307,50 @@ fn write_alert_inputs(
         }
     }
 
-    let name = "lanewatch_lane_scheduled_open";
-    writeln!(
-        out,
-        "# HELP {name} {}",
-        crate::lanes::stats::SCHEDULED_OPEN_HELP
-    )?;
-    writeln!(out, "# TYPE {name} gauge")?;
+    let name = cat::LANE_SCHEDULED_OPEN.name;
+    header(out, &cat::LANE_SCHEDULED_OPEN)?;
     for l in &r.lanes {
         let lab = labels(l);
         for &m in &minutes {
-            let open = l
-                .schedule
-                .as_ref()
-                .is_none_or(|s| crate::time::scheduled_open(s, m));
+            let open = l.schedule.as_ref().is_none_or(|s| s.open_at(m));
             writeln!(out, "{name}{{{lab}}} {} {}", u8::from(open), m / 1000)?;
         }
     }
 
     let w = r.window_ms;
     type Pick = fn(&CheckpointWindow) -> f64;
-    // (family, help, advice side?, value)
-    let families: [(&str, &str, bool, Pick); 10] = [
-        (
-            "lanewatch_checkpoint_arrival_rate_per_minute",
-            "Vehicles arriving per minute (λ) in the advised window.",
-            true,
-            |c| c.arrival_rate,
-        ),
-        (
-            "lanewatch_checkpoint_service_rate_per_minute",
-            "Vehicles one lane clears per minute (μ) in the advised window.",
-            true,
-            |c| c.service_rate.unwrap_or(f64::NAN),
-        ),
-        (
-            "lanewatch_checkpoint_open_lanes",
-            "Lanes open in the advised window.",
-            true,
-            |c| f64::from(c.open_lanes),
-        ),
-        (
-            "lanewatch_checkpoint_lanes",
-            "Lanes the checkpoint direction has.",
-            true,
-            |c| f64::from(c.lanes),
-        ),
-        (
-            "lanewatch_checkpoint_recommended_lanes",
-            "Lanes Erlang C recommends for the advised window.",
-            true,
-            |c| f64::from(c.recommended_lanes),
-        ),
-        (
-            "lanewatch_checkpoint_capacity_exceeded",
-            "1 when even every lane cannot meet the wait target, else 0.",
-            true,
-            |c| f64::from(u8::from(c.capacity_exceeded)),
-        ),
-        (
-            "lanewatch_checkpoint_wait_probability",
-            "Erlang C probability of a wait over the target with the lanes open.",
-            true,
-            |c| c.wait_probability,
-        ),
-        (
-            "lanewatch_checkpoint_passage_p95_seconds",
-            "Nearest-rank p95 passage time of the direction in the newest closed window (NaN: no passages).",
-            false,
-            |c| c.p95_s.unwrap_or(f64::NAN),
-        ),
-        (
-            "lanewatch_checkpoint_level_of_service",
-            "Level of service of the mean passage time, 1 (A) to 6 (F).",
-            false,
-            |c| c.level_of_service.map_or(f64::NAN, f64::from),
-        ),
-        (
-            "lanewatch_checkpoint_congested",
-            "1 while the checkpoint direction is congested.",
-            false,
-            |c| f64::from(u8::from(c.congested)),
-        ),
+    // (family, advice side?, value)
+    let families: [(Family, bool, Pick); 10] = [
+        (cat::CHECKPOINT_ARRIVAL_RATE, true, |c| c.arrival_rate),
+        (cat::CHECKPOINT_SERVICE_RATE, true, |c| {
+            c.service_rate.unwrap_or(f64::NAN)
+        }),
+        (cat::CHECKPOINT_OPEN_LANES, true, |c| {
+            f64::from(c.open_lanes)
+        }),
+        (cat::CHECKPOINT_LANES, true, |c| f64::from(c.lanes)),
+        (cat::CHECKPOINT_RECOMMENDED_LANES, true, |c| {
+            f64::from(c.recommended_lanes)
+        }),
+        (cat::CHECKPOINT_CAPACITY_EXCEEDED, true, |c| {
+            f64::from(u8::from(c.capacity_exceeded))
+        }),
+        (cat::CHECKPOINT_WAIT_PROBABILITY, true, |c| {
+            c.wait_probability
+        }),
+        (cat::CHECKPOINT_PASSAGE_P95, false, |c| {
+            c.p95_s.unwrap_or(f64::NAN)
+        }),
+        (cat::CHECKPOINT_LEVEL_OF_SERVICE, false, |c| {
+            c.level_of_service.map_or(f64::NAN, f64::from)
+        }),
+        (cat::CHECKPOINT_CONGESTED, false, |c| {
+            f64::from(u8::from(c.congested))
+        }),
     ];
-    for (name, help, advice, pick) in families {
-        writeln!(out, "# HELP {name} {help}")?;
-        writeln!(out, "# TYPE {name} gauge")?;
+    for (family, advice, pick) in families {
+        header(out, &family)?;
+        let name = family.name;
         for ((cp, dir), rows) in &obs.analysis {
             let lab = format!("checkpoint=\"{cp}\",direction=\"{}\"", dir.as_str());
             let mut updates: Vec<(i64, i64, f64)> = rows
@@ -451,17 +376,17 @@ fn write_alert_inputs(
                 // it empty (no arrivals, nothing to advise; NaN p95 for no departures).
                 let due = if advice { w + r.settle_ms } else { w };
                 let quiet = m - due >= start + 2 * w;
-                let v = match (quiet, name) {
-                    (false, _) => v,
-                    (true, "lanewatch_checkpoint_passage_p95_seconds") => f64::NAN,
-                    (true, _)
-                        if advice
-                            && name != "lanewatch_checkpoint_lanes"
-                            && name != "lanewatch_checkpoint_service_rate_per_minute" =>
-                    {
-                        0.0
-                    }
-                    (true, _) => v,
+                let v = if !quiet {
+                    v
+                } else if family == cat::CHECKPOINT_PASSAGE_P95 {
+                    f64::NAN
+                } else if advice
+                    && family != cat::CHECKPOINT_LANES
+                    && family != cat::CHECKPOINT_SERVICE_RATE
+                {
+                    0.0
+                } else {
+                    v
                 };
                 writeln!(out, "{name}{{{lab}}} {v:?} {}", m / 1000)?;
             }

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::observer::{DirectionWindow, Dist, ReplayObserver};
+use crate::congestion::CheckpointWindow;
 use crate::event::{Direction, Reason};
-use crate::lanes::{CheckpointWindow, Lanes, window_start};
-use crate::time::format_ms;
+use crate::lanes::{Lanes, window_start};
+use crate::time::{Zone, format_in, zone_name};
 
 /// What became of the messages read (counted by the driver from the pipeline's
 /// [`crate::pipeline::Outcome`]s).
@@ -42,6 +43,13 @@ impl Events {
 pub struct Range {
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The zone of the report's own times (`--tz`, else the one zone of the registry's
+    /// checkpoints, else UTC); each checkpoint's times are in its `time_zone`.
+    pub time_zone: String,
+    #[serde(skip)]
+    pub from_ms: Option<i64>,
+    #[serde(skip)]
+    pub to_ms: Option<i64>,
     /// Length used for `throughput_per_hour`: `--to − --from`, or the windows spanned.
     pub seconds: f64,
     pub window_seconds: f64,
@@ -102,7 +110,7 @@ pub struct LaneReport {
     /// The registry's open hours (`None`: not in the registry) and the lane's longest
     /// plausible inspection, for OpenMetrics.
     #[serde(skip)]
-    pub schedule: Option<Vec<(u32, u32)>>,
+    pub schedule: Option<crate::time::Schedule>,
     #[serde(skip)]
     pub inspection_max_s: f64,
     #[serde(skip)]
@@ -127,6 +135,12 @@ pub struct CheckpointReport {
     pub checkpoint: String,
     #[serde(serialize_with = "direction_str")]
     pub direction: Direction,
+    /// The zone its times (windows, peak hour, episodes, analysis) are written in.
+    pub time_zone: String,
+    #[serde(skip)]
+    pub zone: Zone,
+    #[serde(skip)]
+    pub peak_hour_start_ms: Option<i64>,
     pub passages: u64,
     pub lanes_used: u64,
     pub peak_hour_start: Option<String>,
@@ -162,10 +176,10 @@ pub struct AnalysisRow {
 }
 
 impl AnalysisRow {
-    fn from(w: &crate::lanes::CheckpointWindow) -> Self {
+    fn from(w: &crate::congestion::CheckpointWindow, zone: &Zone) -> Self {
         let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
         AnalysisRow {
-            start: format_ms(w.start_ms),
+            start: format_in(w.start_ms, zone),
             passages: w.passages,
             p95_seconds: w.p95_s,
             arrivals: (w.arrivals * 10.0).round() / 10.0,
@@ -200,6 +214,68 @@ pub struct Report {
     /// `congestion.settle` (ms): how long after a window its advice is due.
     #[serde(skip)]
     pub settle_ms: i64,
+    /// The zones its times are written in.
+    #[serde(skip)]
+    pub zones: Zones,
+}
+
+impl Report {
+    /// The zone of the report's range (see [`Range::time_zone`]).
+    pub fn zone(&self) -> &Zone {
+        self.zones.report()
+    }
+
+    /// The zone of `checkpoint`'s times.
+    pub fn zone_of(&self, checkpoint: &str) -> &Zone {
+        self.zones.of(checkpoint)
+    }
+}
+
+/// Which zone each time of a report is written in: `--tz` for all, else each
+/// checkpoint's registry `time_zone`; the report's own (its range) is `--tz`, else the
+/// zone all registered checkpoints share, else UTC.
+#[derive(Debug, Clone)]
+pub struct Zones {
+    forced: Option<Zone>,
+    checkpoints: BTreeMap<String, Zone>,
+    report: Zone,
+}
+
+impl Zones {
+    pub fn new(registry: &crate::config::Registry, forced: Option<Zone>) -> Self {
+        let checkpoints: BTreeMap<String, Zone> = registry
+            .checkpoints
+            .iter()
+            .map(|c| (c.id.clone(), c.zone.clone()))
+            .collect();
+        let mut names = checkpoints.values().map(zone_name);
+        let report = match (&forced, names.next()) {
+            (Some(z), _) => z.clone(),
+            (None, None) => crate::time::default_zone(),
+            (None, Some(first)) if names.all(|n| n == first) => {
+                checkpoints.values().next().cloned().unwrap_or(Zone::UTC)
+            }
+            (None, Some(_)) => Zone::UTC,
+        };
+        Zones {
+            forced,
+            checkpoints,
+            report,
+        }
+    }
+
+    /// The zone of `checkpoint`'s times (an unregistered one: the report's).
+    pub fn of(&self, checkpoint: &str) -> &Zone {
+        self.forced
+            .as_ref()
+            .or_else(|| self.checkpoints.get(checkpoint))
+            .unwrap_or(&self.report)
+    }
+
+    /// The zone of the report's range and of messages about it.
+    pub fn report(&self) -> &Zone {
+        &self.report
+    }
 }
 
 /// Inputs of [`build`] besides the pipeline's state.
@@ -209,6 +285,7 @@ pub struct Params {
     pub window_ms: i64,
     pub congestion_threshold_ms: i64,
     pub settle_ms: i64,
+    pub zones: Zones,
 }
 
 /// Build the report after the pipeline was flushed and the observer finished.
@@ -266,13 +343,14 @@ pub fn build(
             continue;
         }
         let key = &lanes.lanes[id].key;
+        let zone = p.zones.of(&key.checkpoint);
         let windows = (grid.0..grid.1)
             .step_by(w as usize)
             .map(|s| {
                 let stat = d.windows.get(&s);
                 let quantiles = stat.map(|st| st.quantiles.clone()).unwrap_or_default();
                 WindowOut {
-                    start: format_ms(s),
+                    start: format_in(s, zone),
                     passages: stat.map_or(0, |st| st.count),
                     p95_seconds: quantiles.get(2).copied(),
                     start_ms: s,
@@ -310,6 +388,9 @@ pub fn build(
             .or_insert_with(|| CheckpointReport {
                 checkpoint: l.checkpoint.clone(),
                 direction: l.direction,
+                time_zone: zone_name(p.zones.of(&l.checkpoint)),
+                zone: p.zones.of(&l.checkpoint).clone(),
+                peak_hour_start_ms: None,
                 passages: 0,
                 lanes_used: 0,
                 peak_hour_start: None,
@@ -339,8 +420,12 @@ pub fn build(
             let in_range =
                 |s: i64| p.from_ms.is_none_or(|f| s + w > f) && p.to_ms.is_none_or(|t| s < t);
             let rows: Vec<_> = rows.iter().filter(|r| in_range(r.start_ms)).collect();
-            c.congestion_episodes = episodes(&rows);
-            c.analysis = rows.into_iter().map(AnalysisRow::from).collect();
+            c.congestion_episodes = episodes(&rows, &c.zone);
+            let zone = &c.zone;
+            c.analysis = rows
+                .into_iter()
+                .map(|r| AnalysisRow::from(r, zone))
+                .collect();
             c.max_recommended_lanes = c
                 .analysis
                 .iter()
@@ -353,7 +438,8 @@ pub fn build(
     for (k, m) in &minutes {
         let c = checkpoints.get_mut(k).expect("same keys");
         if let Some((start, n)) = peak_hour(m) {
-            c.peak_hour_start = Some(format_ms(start * 60_000));
+            c.peak_hour_start = Some(format_in(start * 60_000, &c.zone));
+            c.peak_hour_start_ms = Some(start * 60_000);
             c.peak_hour_passages = n;
         }
     }
@@ -363,8 +449,11 @@ pub fn build(
     Ok(Report {
         outliers,
         range: Range {
-            from: p.from_ms.map(format_ms),
-            to: p.to_ms.map(format_ms),
+            from: p.from_ms.map(|t| format_in(t, p.zones.report())),
+            to: p.to_ms.map(|t| format_in(t, p.zones.report())),
+            time_zone: zone_name(p.zones.report()),
+            from_ms: p.from_ms,
+            to_ms: p.to_ms,
             seconds: span_ms as f64 / 1000.0,
             window_seconds: w as f64 / 1000.0,
         },
@@ -375,6 +464,7 @@ pub fn build(
         window_ms: w,
         congestion_threshold_s: p.congestion_threshold_ms as f64 / 1000.0,
         settle_ms: p.settle_ms,
+        zones: p.zones.clone(),
     })
 }
 
@@ -409,7 +499,7 @@ pub fn peak_hour(minutes: &BTreeMap<i64, u64>) -> Option<(i64, u64)> {
 /// (the one definition: `congestion` — p95 at or above `enter_p95`, left below
 /// `leave_p95`, each after `min_dwell`; a window without departures keeps the state).
 /// The peak is the highest window p95 of the run.
-pub fn episodes(rows: &[&CheckpointWindow]) -> Vec<Episode> {
+pub fn episodes(rows: &[&CheckpointWindow], zone: &Zone) -> Vec<Episode> {
     let mut out: Vec<Episode> = Vec::new();
     let mut open = false;
     for r in rows {
@@ -422,12 +512,12 @@ pub fn episodes(rows: &[&CheckpointWindow]) -> Vec<Episode> {
         match out.last_mut() {
             Some(e) if open => {
                 e.end_ms = end;
-                e.end = format_ms(end);
+                e.end = format_in(end, zone);
                 e.peak_p95_seconds = e.peak_p95_seconds.max(p95);
             }
             _ => out.push(Episode {
-                start: format_ms(r.start_ms),
-                end: format_ms(end),
+                start: format_in(r.start_ms, zone),
+                end: format_in(end, zone),
                 peak_p95_seconds: p95,
                 start_ms: r.start_ms,
                 end_ms: end,
@@ -505,7 +595,7 @@ mod tests {
             [true, true, false, false, true, true, true, false, false]
         );
         let refs: Vec<&CheckpointWindow> = rows.iter().collect();
-        let got: Vec<_> = episodes(&refs)
+        let got: Vec<_> = episodes(&refs, &Zone::UTC)
             .iter()
             .map(|e| (e.start_ms / 300_000, e.end_ms / 300_000, e.peak_p95_seconds))
             .collect();

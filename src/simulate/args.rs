@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::check::{Incident, OpenLanes};
+use super::error::SimError;
 use super::imperfect::Imperfections;
 use super::profile::latest_six_am;
 use super::sim::SimOptions;
 use super::sink::Output;
 use super::truth::TruthOptions;
-use super::{Incident, OpenLanes, SimError};
 use crate::config::LaneKind;
 use crate::config::traffic::{parse_clock, parse_incident};
 use crate::event::{Direction, Reason};
@@ -236,9 +237,7 @@ pub fn parse_open_lanes(s: &str) -> Result<OpenLanes, String> {
             "{target:?} is not CHECKPOINT/DIRECTION/KIND: {FORM}"
         ));
     };
-    let direction = direction
-        .parse::<Direction>()
-        .map_err(|()| format!("{direction:?} is not a direction: use inbound or outbound"))?;
+    let direction = direction.parse::<Direction>().map_err(|e| e.to_string())?;
     let kind = match kind {
         "car" => LaneKind::Car,
         "bus" => LaneKind::Bus,
@@ -449,7 +448,8 @@ mod tests {
         ] {
             let a = parse(&["--truth", "t.jsonl", flag, value]).unwrap();
             let now = 1_795_968_000_000;
-            let sim = super::super::Simulator::new(&registry, a.options(now).unwrap()).unwrap();
+            let sim =
+                crate::simulate::sim::Simulator::new(&registry, a.options(now).unwrap()).unwrap();
             let e = sim
                 .with_truth(a.truth_options().unwrap().unwrap())
                 .err()

@@ -1,13 +1,68 @@
-//! Validation of simulation options against the registry: ranges, fractions, and the
+//! The simulation options ([`SimOptions`]) and their validation against the registry: ranges, fractions, and the
 //! checkpoints, directions and lanes that incidents and staffing overrides name. Each
 //! error says what exists, so the user can correct the flag.
 
-use super::SimError;
-use super::sim::SimOptions;
+use super::error::SimError;
+use super::imperfect::Imperfections;
 use crate::config::LaneKind;
 use crate::config::Registry;
+use crate::config::traffic::IncidentSpec;
 use crate::config::traffic::LaneSel;
 use crate::event::Direction;
+
+/// An incident at one checkpoint (from `--incident` or built by a caller).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    pub checkpoint: String,
+    pub spec: IncidentSpec,
+    /// Where it came from, for error messages (e.g. `--incident "baimiao/…"`).
+    pub origin: String,
+}
+
+/// Exactly `count` lanes of `kind` open (the first in registry order), daily during
+/// `window` (`(start ms of local day, duration ms)`) or for the whole run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenLanes {
+    pub checkpoint: String,
+    pub direction: Direction,
+    pub kind: LaneKind,
+    pub count: u32,
+    pub window: Option<(i64, i64)>,
+    /// Where it came from, for error messages.
+    pub origin: String,
+}
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Same seed and options → byte-identical output.
+    pub seed: u64,
+    /// Arrivals in `[start_ms, end_ms)` (Unix ms); vehicles queued at the end are served.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Multiplies every checkpoint's demand (1.0 = as configured).
+    pub demand: f64,
+    /// Incidents in addition to those of the registry's traffic tables.
+    pub incidents: Vec<Incident>,
+    /// Lane staffing overrides; a later entry wins over an earlier one.
+    pub open_lanes: Vec<OpenLanes>,
+    pub imperfections: Imperfections,
+}
+
+impl SimOptions {
+    /// Defaults (seed 1, configured demand, no incidents, no imperfections) for a range.
+    pub fn new(start_ms: i64, end_ms: i64) -> Self {
+        SimOptions {
+            seed: 1,
+            start_ms,
+            end_ms,
+            demand: 1.0,
+            incidents: Vec::new(),
+            open_lanes: Vec::new(),
+            imperfections: Imperfections::default(),
+        }
+    }
+}
 
 /// Unix ms of 1970-01-01 .. 8000-01-01: RFC 3339 years stay four digits even a year on.
 const MAX_MS: i64 = 190_288_396_800_000;
@@ -30,6 +85,18 @@ pub(crate) fn check_options(registry: &Registry, o: &SimOptions) -> Result<(), S
     let bad = |m: String| Err(SimError::Options(m));
     if registry.lane_count() == 0 {
         return bad("the registry has no lanes: list [[checkpoint.lane]] groups in it".into());
+    }
+    // The simulated day (profiles, `open` hours, incidents, the events' `+08:00`) runs
+    // on Beijing time; a checkpoint on another clock would be simulated wrongly.
+    if let Some(cp) = registry.checkpoints.iter().find(|c| {
+        c.zone.to_fixed_offset().ok() != Some(jiff::tz::offset(crate::time::DEFAULT_OFFSET_HOURS))
+            && crate::time::zone_name(&c.zone) != crate::time::DEFAULT_ZONE
+    }) {
+        return bad(format!(
+            "checkpoint {:?} has time_zone {:?}: the simulator models Beijing time (UTC+8) only; simulate it with time_zone = \"Asia/Shanghai\" (or without the key)",
+            cp.id,
+            crate::time::zone_name(&cp.zone)
+        ));
     }
     if !(0..MAX_MS).contains(&o.start_ms) || !(0..=MAX_MS).contains(&o.end_ms) {
         return bad(

@@ -19,6 +19,7 @@
 
 pub mod args;
 pub mod check;
+pub mod error;
 pub mod imperfect;
 pub mod model;
 pub mod payload;
@@ -29,68 +30,10 @@ pub mod sink;
 pub mod truth;
 
 pub use args::{SimulateArgs, Speed};
+pub use check::{Incident, OpenLanes};
+pub use error::SimError;
 pub use imperfect::Imperfections;
-pub use runner::{run, run_simulator, run_with_truth};
+pub use runner::{SimSummary, run, run_simulator, run_with_truth};
 pub use sim::{EventKind, SimEvent, SimOptions, SimStats, Simulator};
 pub use sink::Output;
 pub use truth::{TruthOptions, TruthWindow, TruthWriter};
-
-use crate::config::traffic::IncidentSpec;
-use crate::config::{ConfigError, LaneKind};
-use crate::event::Direction;
-
-/// An incident at one checkpoint (from `--incident` or built by a caller).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Incident {
-    pub checkpoint: String,
-    pub spec: IncidentSpec,
-    /// Where it came from, for error messages (e.g. `--incident "baimiao/…"`).
-    pub origin: String,
-}
-
-/// Exactly `count` lanes of `kind` open (the first in registry order), daily during
-/// `window` (`(start ms of local day, duration ms)`) or for the whole run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenLanes {
-    pub checkpoint: String,
-    pub direction: Direction,
-    pub kind: LaneKind,
-    pub count: u32,
-    pub window: Option<(i64, i64)>,
-    /// Where it came from, for error messages.
-    pub origin: String,
-}
-
-/// What a run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SimSummary {
-    pub stats: SimStats,
-    /// Messages handed to the output (and, for Kafka, acknowledged by the broker).
-    pub written: u64,
-    /// Delivery time (simulated Unix ms) of the last message written.
-    pub simulated_until_ms: Option<i64>,
-    /// The run stopped on shutdown before the end of the range.
-    pub interrupted: bool,
-    /// Truth windows written (`--truth`).
-    pub truth_windows: u64,
-}
-
-/// Errors a user can cause; each says what to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("{origin}: {message}")]
-    Spec { origin: String, message: String },
-    #[error("{0}")]
-    Options(String),
-    #[error("cannot create the Kafka producer: {0} (check --brokers and the -X options)")]
-    Producer(rdkafka::error::KafkaError),
-    #[error("{0}")]
-    Delivery(String),
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-}

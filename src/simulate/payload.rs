@@ -1,7 +1,8 @@
-//! The event JSON (DESIGN §1) of a simulated passage: RFC 3339 timestamps in Beijing
-//! time (`+08:00`, milliseconds), written without allocation beyond the output buffer.
-//! The time of day is formatted by hand (a hot path at >1M events/s); the date comes
-//! from jiff and is cached per local day, and a test checks the result against jiff.
+//! The event JSON (README, The event) of a simulated passage: RFC 3339 timestamps in
+//! Beijing time (`+08:00`, milliseconds), written without allocation beyond the output
+//! buffer. The time of day is formatted by hand (a hot path at >1M events/s); the date
+//! comes from jiff and is cached per local day, and a test checks the result against
+//! jiff.
 
 use jiff::tz::{Offset, TimeZone};
 

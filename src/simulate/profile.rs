@@ -7,8 +7,8 @@ use rand_distr::{Distribution, Exp1};
 
 use crate::config::traffic::Demand;
 
-/// Beijing time is UTC+8 all year (no daylight saving).
-pub const OFFSET_MS: i64 = 8 * 3_600_000;
+/// Beijing time's offset from UTC ([`crate::time::DEFAULT_OFFSET_HOURS`]).
+pub const OFFSET_MS: i64 = crate::time::DEFAULT_OFFSET_HOURS as i64 * 3_600_000;
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: f64 = 3_600_000.0;
@@ -29,14 +29,15 @@ pub fn in_daily_window(utc_ms: i64, start_ms: i64, duration_ms: i64) -> bool {
     (local_ms_of_day(utc_ms) - start_ms).rem_euclid(DAY_MS) < duration_ms
 }
 
+/// The local (Beijing) midnight at or before `utc_ms`, as Unix milliseconds.
+pub fn local_midnight(utc_ms: i64) -> i64 {
+    utc_ms - local_ms_of_day(utc_ms)
+}
+
 /// The latest local 06:00 at or before `now_ms` (the default start of a run).
 pub fn latest_six_am(now_ms: i64) -> i64 {
-    let local = now_ms + OFFSET_MS;
-    let mut six = local.div_euclid(DAY_MS) * DAY_MS + 6 * 3_600_000;
-    if six > local {
-        six -= DAY_MS;
-    }
-    six - OFFSET_MS
+    let six = local_midnight(now_ms) + 6 * 3_600_000;
+    if six > now_ms { six - DAY_MS } else { six }
 }
 
 /// Arrivals of one checkpoint direction: rate `peak × profile[slot] × scale` per hour.

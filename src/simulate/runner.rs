@@ -8,10 +8,25 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{SimulateArgs, Speed};
+use super::error::SimError;
+use super::sim::SimStats;
 use super::sim::Simulator;
 use super::sink::{KafkaSink, Lines, Output, Sent};
 use super::truth::TruthWriter;
-use super::{SimError, SimSummary};
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimSummary {
+    pub stats: SimStats,
+    /// Messages handed to the output (and, for Kafka, acknowledged by the broker).
+    pub written: u64,
+    /// Delivery time (simulated Unix ms) of the last message written.
+    pub simulated_until_ms: Option<i64>,
+    /// The run stopped on shutdown before the end of the range.
+    pub interrupted: bool,
+    /// Truth windows written (`--truth`).
+    pub truth_windows: u64,
+}
 
 /// How long the brokers have to answer the first metadata request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,8 +41,8 @@ pub async fn run(args: SimulateArgs, shutdown: CancellationToken) -> Result<SimS
     let truth = args.truth_options()?;
     tracing::info!(
         registry = %args.registry.display(),
-        start = %crate::time::format_ms(options.start_ms),
-        end = %crate::time::format_ms(options.end_ms),
+        start = %crate::time::format_in(options.start_ms, &crate::time::default_zone()),
+        end = %crate::time::format_in(options.end_ms, &crate::time::default_zone()),
         seed = options.seed,
         "simulating"
     );
@@ -72,7 +87,7 @@ pub async fn run_with_truth(
                 KafkaSink::connect(&brokers, &topic, &options, CONNECT_TIMEOUT)
             });
             let sink = tokio::select! {
-                r = connect => r.map_err(|e| SimError::Delivery(format!("the Kafka connect task failed: {e}")))??,
+                r = connect => r.map_err(|source| SimError::Task { task: "Kafka connect task", source })??,
                 _ = shutdown.cancelled() => return Ok(SimSummary { interrupted: true, ..SimSummary::default() }),
             };
             paced(sim, Sink::Kafka(sink), truth, speed, shutdown).await
@@ -86,8 +101,10 @@ pub async fn run_with_truth(
             if speed == Speed::Max {
                 let task =
                     tokio::task::spawn_blocking(move || flat_out(sim, sink, truth, &shutdown));
-                task.await
-                    .map_err(|e| SimError::Delivery(format!("the simulator thread failed: {e}")))?
+                task.await.map_err(|source| SimError::Task {
+                    task: "simulator thread",
+                    source,
+                })?
             } else {
                 paced(sim, Sink::Lines(sink), truth, speed, shutdown).await
             }
@@ -101,7 +118,7 @@ enum Sink {
 }
 
 impl Sink {
-    fn send(&mut self, ev: &super::SimEvent) -> Result<Sent, SimError> {
+    fn send(&mut self, ev: &super::sim::SimEvent) -> Result<Sent, SimError> {
         match self {
             Sink::Lines(l) => l.send(&ev.payload),
             Sink::Kafka(k) => k.send(ev),
@@ -229,7 +246,10 @@ async fn paced(
             };
             let delivered = tokio::task::spawn_blocking(move || k.finish(timeout))
                 .await
-                .map_err(|e| SimError::Delivery(format!("the Kafka flush task failed: {e}")))??;
+                .map_err(|source| SimError::Task {
+                    task: "Kafka flush task",
+                    source,
+                })??;
             s.written = delivered;
         }
     }

@@ -9,46 +9,15 @@ use std::collections::BinaryHeap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::SimError;
+pub use super::check::SimOptions;
 use super::imperfect::{Imperfections, write_malformed};
 use super::model::{LaneState, Served, Staffing, Station};
 use super::payload::{Fields, Writer, lane_parts};
 use super::truth::{Truth, TruthOptions, TruthWindow};
-use super::{Incident, OpenLanes, SimError};
 use crate::config::Registry;
 use crate::config::traffic::LaneSel;
 use crate::event::{Direction, Reason};
-
-/// What to simulate.
-#[derive(Debug, Clone)]
-pub struct SimOptions {
-    /// Same seed and options → byte-identical output.
-    pub seed: u64,
-    /// Arrivals in `[start_ms, end_ms)` (Unix ms); vehicles queued at the end are served.
-    pub start_ms: i64,
-    pub end_ms: i64,
-    /// Multiplies every checkpoint's demand (1.0 = as configured).
-    pub demand: f64,
-    /// Incidents in addition to those of the registry's traffic tables.
-    pub incidents: Vec<Incident>,
-    /// Lane staffing overrides; a later entry wins over an earlier one.
-    pub open_lanes: Vec<OpenLanes>,
-    pub imperfections: Imperfections,
-}
-
-impl SimOptions {
-    /// Defaults (seed 1, configured demand, no incidents, no imperfections) for a range.
-    pub fn new(start_ms: i64, end_ms: i64) -> Self {
-        SimOptions {
-            seed: 1,
-            start_ms,
-            end_ms,
-            demand: 1.0,
-            incidents: Vec::new(),
-            open_lanes: Vec::new(),
-            imperfections: Imperfections::default(),
-        }
-    }
-}
 
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,7 +120,7 @@ impl Simulator {
                     let (head, middle) = lane_parts(&cp.id, direction.as_str(), &l.id);
                     lanes.push(LaneOut {
                         // A checkpoint direction in one partition: its lanes are
-                        // analysed as one pool by one instance (DESIGN §1, §2).
+                        // analysed as one pool by one instance (README, The event).
                         key: format!("{}/{}", cp.id, direction),
                         head,
                         middle,

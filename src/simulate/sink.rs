@@ -143,11 +143,13 @@ impl KafkaSink {
         let producer: ThreadedProducer<Deliveries> = c
             .create_with_context(Deliveries::default())
             .map_err(SimError::Producer)?;
-        let md = producer.client().fetch_metadata(Some(topic), timeout).map_err(|e| {
-            SimError::Delivery(format!(
-                "cannot reach Kafka at {brokers}: {e} (check --brokers and that the broker is running)"
-            ))
-        })?;
+        let md = producer
+            .client()
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|source| SimError::Unreachable {
+                brokers: brokers.to_string(),
+                source,
+            })?;
         if let Some(err) = md
             .topics()
             .iter()
@@ -170,10 +172,10 @@ impl KafkaSink {
         match self.producer.send(record) {
             Ok(()) => Ok(Sent::Ok),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => Ok(Sent::Full),
-            Err((e, _)) => Err(SimError::Delivery(format!(
-                "cannot produce to {}: {e}",
-                self.topic
-            ))),
+            Err((source, _)) => Err(SimError::Produce {
+                topic: self.topic.clone(),
+                source,
+            }),
         }
     }
 
@@ -197,12 +199,13 @@ impl KafkaSink {
                         humantime::format_duration(timeout)
                     )
                 });
-            return Err(SimError::Delivery(format!(
-                "{failed} of {} messages were not delivered to topic {} at {} ({why}): check the broker and -X options",
-                failed + delivered,
-                self.topic,
-                self.brokers
-            )));
+            return Err(SimError::Undelivered {
+                failed,
+                total: failed + delivered,
+                topic: self.topic.clone(),
+                brokers: self.brokers.clone(),
+                why,
+            });
         }
         Ok(delivered)
     }

@@ -156,8 +156,7 @@ mod direction_str {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Direction, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse()
-            .map_err(|()| serde::de::Error::custom(format!("{s:?} is not a direction")))
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

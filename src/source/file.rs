@@ -20,6 +20,23 @@ pub enum FileError {
     Read { path: PathBuf, source: io::Error },
 }
 
+impl crate::exit::Failure for FileError {
+    /// An input that cannot be opened, or is not what it claims to be (not gzip, a
+    /// gzip file cut short), is the user's to fix; the machine failing to read it (an
+    /// I/O error) is a failure at run time.
+    fn is_user_error(&self) -> bool {
+        match self {
+            FileError::Open { .. } => true,
+            FileError::Read { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::UnexpectedEof
+            ),
+        }
+    }
+}
+
 /// An opened input: its display name, its size in bytes when known (plain files only,
 /// for the progress bar) and a buffered reader of its decompressed bytes.
 pub struct Input {

@@ -10,7 +10,7 @@ throughput gauges, no dead-letter topic, no at-least-once offset handling.
     baseline.py replay --input FILE [--max-events N] [--scrapes 50]
     baseline.py drain --brokers B --topic T --events N
 
-Each prints one line of key=value figures, like `lanewatch bench`.
+Each prints one line of key=value figures, like `lanewatch-bench`.
 """
 import argparse
 import collections

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Every lanewatch benchmark, and the Python baseline beside it, in one run; prints a
 # table of figures and lanewatch/baseline ratios with the machine they ran on.
-# Targets: DESIGN.md §7. Benchmarks are not tests: nothing here fails on a slow figure.
+# Targets: README, Benchmarks. Benchmarks are not tests: nothing here fails on a slow figure.
 #
 #   tests/bench/run.sh            full size: 10M-event backlog (drain + RSS), 1k and 10k
 #                                 lanes, 10,000 events/s freshness (~10 min, loads the machine)
 #   tests/bench/run.sh --smoke    everything tiny (seconds), for CI
 #
-# It builds the release binary, installs the baseline's Python packages into a venv
-# (~/.cache/lanewatch/bench-venv), starts its own Apache Kafka broker with
-# tests/kafka/kafka.sh in a temp dir (stopped on exit) and runs, in order:
+# It builds the release binaries (checking that `lanewatch` holds no benchmark code:
+# the benchmarks are the separate `lanewatch-bench`), installs the baseline's Python
+# packages into a venv (~/.cache/lanewatch/bench-venv), starts its own Apache Kafka
+# broker with tests/kafka/kafka.sh in a temp dir (stopped on exit) and runs, in order:
 #   1. replay of a generated JSONL file, one thread (lanewatch, then the baseline)
 #   2. drain of a pre-loaded 12-partition topic by the live service, fresh group, with
 #      CPU per million events and RSS sampled every second (3: flat under backlog);
@@ -18,7 +19,7 @@
 #   5. freshness: produce → visible in /metrics at 10,000 events/s
 #
 # Environment:
-#   LANEWATCH_BENCH_BIN      use this lanewatch binary instead of building one
+#   LANEWATCH_BENCH_BIN      use this lanewatch-bench binary instead of building one
 #   LANEWATCH_BENCH_BROKERS  use this running broker instead of starting one
 #   LANEWATCH_CACHE          cache root (default ~/.cache/lanewatch): Kafka jars, venv
 #   LANEWATCH_KEEP_TMP=1     keep the temp dir (data file, broker logs, results.txt)
@@ -75,11 +76,18 @@ fi
 if [[ -n "${LANEWATCH_BENCH_BIN:-}" ]]; then
   LW="$LANEWATCH_BENCH_BIN"
 else
-  section "cargo build --release"
-  (cd "$ROOT" && cargo build --release --bin lanewatch >&2)
-  LW="$ROOT/target/release/lanewatch"
+  section "cargo build --release (lanewatch, lanewatch-bench)"
+  (cd "$ROOT" && cargo build --release --bins >&2)
+  RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+  LW="$RELEASE/lanewatch-bench"
+  # The product binary carries no benchmark code: none of the benchmarks' output lines
+  # nor symbols of the bench binary's crate (tests/it/product_binary.rs checks the same).
+  if grep -qaE 'bench=(pipeline|generate|replay|produce|drain|scrape|fresh|advice) |lanewatch_bench' \
+    "$RELEASE/lanewatch"; then
+    die "$RELEASE/lanewatch contains benchmark code"
+  fi
 fi
-[[ -x "$LW" ]] || die "no lanewatch binary at $LW"
+[[ -x "$LW" ]] || die "no lanewatch-bench binary at $LW"
 
 section "Python baseline: venv"
 VENV="$CACHE/bench-venv"
@@ -116,25 +124,25 @@ bench() { # NAME CMD...
 
 # ---------------------------------------------------------------------------------------
 RUN="$$"
-bench generate "$LW" bench generate --output "$TMP/events.jsonl" --events "$REPLAY_EVENTS" --lanes "$LANES"
-bench replay "$LW" bench replay --input "$TMP/events.jsonl"
+bench generate "$LW" generate --output "$TMP/events.jsonl" --events "$REPLAY_EVENTS" --lanes "$LANES"
+bench replay "$LW" replay --input "$TMP/events.jsonl"
 bench base_replay "$PY" "$HERE/baseline.py" replay --input "$TMP/events.jsonl" \
   --max-events "$BASE_REPLAY" --scrapes "$BASE_SCRAPES"
 rm -f "$TMP/events.jsonl"
 
-bench produce_backlog "$LW" bench produce --brokers "$BROKERS" --topic "backlog-$RUN" \
+bench produce_backlog "$LW" produce --brokers "$BROKERS" --topic "backlog-$RUN" \
   --events "$BACKLOG" --lanes "$LANES" --partitions 12
-bench drain "$LW" bench drain --brokers "$BROKERS" --topic "backlog-$RUN" --events "$BACKLOG" --lanes "$LANES"
+bench drain "$LW" drain --brokers "$BROKERS" --topic "backlog-$RUN" --events "$BACKLOG" --lanes "$LANES"
 bench base_drain "$PY" "$HERE/baseline.py" drain --brokers "$BROKERS" --topic "backlog-$RUN" --events "$BASE_DRAIN"
 
 for L in "${LANE_SIZES[@]}"; do
-  bench "produce_lanes$L" "$LW" bench produce --brokers "$BROKERS" --topic "lanes$L-$RUN" \
+  bench "produce_lanes$L" "$LW" produce --brokers "$BROKERS" --topic "lanes$L-$RUN" \
     --events $((20 * L)) --lanes "$L" --partitions 12
-  bench "scrape$L" "$LW" bench scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
+  bench "scrape$L" "$LW" scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
     --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES"
 done
 
-bench fresh "$LW" bench fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES"
+bench fresh "$LW" fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES"
 
 # ---------------------------------------------------------------------------------------
 val() { # NAME KEY

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real Apache Kafka broker (single combined KRaft node) for the lanewatch test suite.
-# See /work/shared/DESIGN.md §6 "Real services in tests".
+# See README, Layout (integration tests run against a real broker).
 #
 #   kafka.sh fetch           resolve the broker jars from Maven Central into the cache (once)
 #   kafka.sh start DIR       start a broker whose config, data, logs and pid live in DIR;

@@ -12,7 +12,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::context::SourceContext;
-use super::health::SourceMetrics;
+use super::metrics::SourceMetrics;
 
 /// A request: commit the stored offsets; `Some` wants the result back.
 type Request = Option<SyncSender<bool>>;

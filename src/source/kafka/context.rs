@@ -12,7 +12,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::dlq::DeadLetter;
-use super::health::{SourceMetrics, StatsSummary, summarize};
+use super::metrics::{SourceMetrics, StatsSummary, summarize};
 use crate::health::Health;
 
 pub struct SourceContext {

@@ -13,7 +13,7 @@ use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::health::SourceMetrics;
+use super::metrics::SourceMetrics;
 use crate::event::Rejection;
 
 /// Header names on dead-lettered messages.

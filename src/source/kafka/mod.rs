@@ -23,7 +23,7 @@
 pub mod committer;
 pub mod context;
 pub mod dlq;
-pub mod health;
+pub mod metrics;
 pub mod splits;
 
 use std::sync::Arc;
@@ -39,13 +39,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SourceConfig;
 use crate::health::Health;
-use crate::lanes::Observer;
+use crate::pipeline::Observer;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::time::now_ms;
 use committer::Committer;
 use context::SourceContext;
 use dlq::DeadLetter;
-pub use health::SourceMetrics;
+pub use metrics::SourceMetrics;
 use splits::Splits;
 
 /// Errors of the Kafka source.
@@ -54,15 +54,23 @@ pub enum SourceError {
     #[error(
         "cannot create the Kafka consumer: {0} (check [source] and the librdkafka options in [kafka])"
     )]
-    Consumer(KafkaError),
+    Consumer(#[source] KafkaError),
     #[error(
         "cannot create the dead-letter producer: {0} (check [kafka] or set source.dead_letter_topic = \"\")"
     )]
-    Producer(KafkaError),
+    Producer(#[source] KafkaError),
     #[error("cannot subscribe to topic {topic:?}: {source}")]
     Subscribe { topic: String, source: KafkaError },
     #[error("the consumer thread could not be started: {0}")]
-    Thread(std::io::Error),
+    Thread(#[source] std::io::Error),
+}
+
+impl crate::exit::Failure for SourceError {
+    /// The consumer, the dead-letter producer or the subscription refused what the
+    /// configuration gave (`[source]`, `[kafka]`); a thread that cannot start is not.
+    fn is_user_error(&self) -> bool {
+        !matches!(self, SourceError::Thread(_))
+    }
 }
 
 /// What the source did, returned when it stops.
@@ -267,7 +275,7 @@ fn consume<O: Observer>(
 }
 
 /// The newest statistics report, if one came since the last call.
-fn take_stats(consumer: &BaseConsumer<SourceContext>) -> Option<health::StatsSummary> {
+fn take_stats(consumer: &BaseConsumer<SourceContext>) -> Option<metrics::StatsSummary> {
     consumer
         .context()
         .stats
@@ -277,7 +285,7 @@ fn take_stats(consumer: &BaseConsumer<SourceContext>) -> Option<health::StatsSum
 }
 
 fn update_lag(
-    summary: &health::StatsSummary,
+    summary: &metrics::StatsSummary,
     last_ts: &FxHashMap<i32, i64>,
     m: &SourceMetrics,
     now: i64,

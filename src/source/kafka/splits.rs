@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::lanes::Observer;
+use crate::pipeline::Observer;
 use crate::pipeline::Pipeline;
 
 #[derive(Debug)]

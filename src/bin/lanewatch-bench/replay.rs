@@ -1,0 +1,28 @@
+//! `lanewatch-bench replay`: `lanewatch replay --input FILE` on one thread with the
+//! default configuration and a 5-minute window, timed, its report not written.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use lanewatch::replay::{ReplayArgs, ReplayError};
+use tokio_util::sync::CancellationToken;
+
+/// Replay `path` as `lanewatch replay` does: `(events read, seconds)`.
+pub fn file(path: &Path) -> Result<(u64, f64), ReplayError> {
+    let args = ReplayArgs::try_parse_from([
+        OsString::from("replay"),
+        "--input".into(),
+        path.into(),
+        "--window".into(),
+        "5m".into(),
+        "--no-progress".into(),
+        "--allow-empty".into(),
+    ])
+    .expect("valid replay arguments");
+    let t = Instant::now();
+    let r = lanewatch::replay::replay(&args, &CancellationToken::new())?;
+    let secs = t.elapsed().max(Duration::from_nanos(1)).as_secs_f64();
+    Ok((r.report.events.read, secs))
+}

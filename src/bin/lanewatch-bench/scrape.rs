@@ -1,0 +1,66 @@
+//! `lanewatch-bench scrape`: the live service drains a topic whose events touched every
+//! lane, then `/metrics` is fetched over real HTTP (a new connection each time, as a
+//! Prometheus restart or a `curl` would) `--scrapes` times. Figures: median and p99
+//! scrape time, body size, series count, and the resident memory with that many lanes
+//! (before the scrapes, and the peak, which includes the bench's own copy of a body).
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::BenchError;
+use crate::live::{self, LiveArgs};
+use crate::proc;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ScrapeArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// Events in the topic (each lane at least once): scrapes start once all are in.
+    #[arg(long)]
+    pub events: u64,
+    #[arg(long, default_value_t = 50)]
+    pub scrapes: usize,
+}
+
+pub async fn run(a: ScrapeArgs, shutdown: CancellationToken) -> Result<(), BenchError> {
+    let stop = shutdown.child_token();
+    let (running, progress) = live::start(&a.live, stop.clone()).await?;
+    let addr = running.addr;
+    let result = async {
+        live::wait_applied(&progress, a.events, Duration::from_secs(60)).await?;
+        let rss_lanes = proc::rss_mib();
+        let (_, body) = live::get(addr, "/metrics").await?; // warm-up
+        let lanes_exported = body
+            .split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(b"lanewatch_passages_total{"))
+            .count();
+        let series = body.split(|&b| b == b'\n').filter(|l| !l.is_empty() && l[0] != b'#').count();
+        let mut ms = Vec::with_capacity(a.scrapes);
+        for _ in 0..a.scrapes {
+            let t = Instant::now();
+            let (status, b) = live::get(addr, "/metrics").await?;
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+            if status != 200 {
+                return Err(BenchError::Http(format!("/metrics answered {status}")));
+            }
+            drop(b);
+        }
+        let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
+        println!(
+            "bench=scrape lanes={} lanes_exported={lanes_exported} series={series} body_bytes={} scrapes={} \
+             scrape_ms_p50={:.2} scrape_ms_p99={:.2} scrape_ms_mean={mean:.2} rss_mib={rss_lanes:.1} peak_rss_mib={:.1}",
+            a.live.lanes,
+            body.len(),
+            a.scrapes,
+            proc::quantile(&mut ms, 0.5),
+            proc::quantile(&mut ms, 0.99),
+            proc::peak_rss_mib()
+        );
+        Ok(())
+    }
+    .await;
+    stop.cancel();
+    running.wait().await?;
+    result
+}

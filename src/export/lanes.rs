@@ -1,0 +1,178 @@
+//! The text exposition of the lanes' series, written straight from their cells (no
+//! per-scrape metric objects): names, types and help from the [`crate::catalogue`].
+
+use crate::catalogue::{self as cat, Family};
+use crate::lanes::stats::Hist;
+use crate::lanes::stats::LaneCells;
+use crate::lanes::{LaneSeries, LaneStats};
+
+/// A gauge family with one series per lane, and how to read a lane's value.
+type Gauge = (Family, fn(&LaneCells) -> f64);
+
+/// Picks one of a lane's histograms.
+type HistOf = fn(&LaneCells) -> &Hist;
+
+/// Append the text exposition of every lane series of `series` to `out`.
+pub fn encode(series: &LaneSeries, out: &mut Vec<u8>) {
+    series.with_lanes(|lanes| encode_lanes(series, lanes, out));
+}
+
+fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
+    let mut num = Num::default();
+    cat::PASSAGES.write_header(out);
+    for l in lanes {
+        line(
+            out,
+            cat::PASSAGES.name,
+            l.labels(),
+            "",
+            num.int(l.passages.get()),
+        );
+    }
+    let hists: [(Family, HistOf); 4] = [
+        (cat::PASSAGE_DURATION, |l| &l.passage),
+        (cat::QUEUE_WAIT, |l| &l.queue_wait),
+        (cat::INSPECTION_DURATION, |l| &l.inspection),
+        (cat::DEPARTURE_HEADWAY, |l| &l.headway),
+    ];
+    for (k, (f, get)) in hists.iter().enumerate() {
+        f.write_header(out);
+        let bucket = format!("{}_bucket", f.name);
+        let les = &s.bound_labels()[k];
+        for l in lanes {
+            let h = get(l);
+            let count = h.count();
+            let mut cum = 0u64;
+            for (i, le) in les.iter().enumerate() {
+                cum += h.bucket(i);
+                line_le(out, &bucket, l.labels(), le, num.int(cum.min(count)));
+            }
+            line_le(out, &bucket, l.labels(), "+Inf", num.int(count));
+            line(out, f.name, l.labels(), "_sum", num.float(h.sum()));
+            line(out, f.name, l.labels(), "_count", num.int(count));
+        }
+    }
+    single_gauge(
+        out,
+        lanes,
+        &mut num,
+        (cat::LANE_LAST_DEPARTURE, |l| l.last_departure.get()),
+    );
+    let f = cat::LANE_THROUGHPUT;
+    f.write_header(out);
+    for l in lanes {
+        for (w, wl) in s.window_labels().iter().enumerate() {
+            line_kv(
+                out,
+                f.name,
+                l.labels(),
+                &[("window", wl)],
+                num.float(l.throughput[w].get()),
+            );
+        }
+    }
+    // A summary: quantiles over a sliding (event-time) window. Without `_sum` and
+    // `_count`, which would repeat `lanewatch_passage_duration_seconds_sum/_count`.
+    let f = cat::LANE_PASSAGE_QUANTILE;
+    f.write_header(out);
+    for l in lanes {
+        for (w, wl) in s.window_labels().iter().enumerate() {
+            for (q, ql) in s.quantile_labels().iter().enumerate() {
+                line_kv(
+                    out,
+                    f.name,
+                    l.labels(),
+                    &[("quantile", ql), ("window", wl)],
+                    num.float(l.quantile(w, q).get()),
+                );
+            }
+        }
+    }
+    let gauges: [Gauge; 6] = [
+        (cat::LANE_LEVEL_OF_SERVICE, |l| l.level_of_service.get()),
+        (cat::LANE_QUEUE_LENGTH, |l| l.queue_length.get()),
+        (cat::LANE_INSPECTION_MAX, |l| l.inspection_max_s),
+        (cat::LANE_KIND_LANES, |l| l.lanes_of_kind),
+        (cat::LANE_NEIGHBOUR_LANES, |l| l.neighbour_lanes),
+        (cat::LANE_PASSED_OVER, |l| l.passed_over.get()),
+    ];
+    for g in gauges {
+        single_gauge(out, lanes, &mut num, g);
+    }
+    let f = cat::LANE_SCHEDULED_OPEN;
+    f.write_header(out);
+    let now = crate::time::now_ms();
+    for l in lanes {
+        let open = l.schedule.as_ref().is_none_or(|s| s.open_at(now));
+        line(out, f.name, l.labels(), "", num.int(u64::from(open)));
+    }
+}
+
+/// A gauge family with one series per lane.
+fn single_gauge(out: &mut Vec<u8>, lanes: &[LaneStats], num: &mut Num, (f, get): Gauge) {
+    f.write_header(out);
+    for l in lanes {
+        line(out, f.name, l.labels(), "", num.float(get(l)));
+    }
+}
+
+fn line(out: &mut Vec<u8>, name: &str, labels: &str, suffix: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    out.extend_from_slice(b"} ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+fn line_le(out: &mut Vec<u8>, name: &str, labels: &str, le: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    out.extend_from_slice(b",le=\"");
+    out.extend_from_slice(le.as_bytes());
+    out.extend_from_slice(b"\"} ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+fn line_kv(out: &mut Vec<u8>, name: &str, labels: &str, kv: &[(&str, &str)], value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(labels.as_bytes());
+    for (k, v) in kv {
+        out.push(b',');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"=\"");
+        out.extend_from_slice(v.as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"} ");
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+/// Reusable number formatting.
+#[derive(Default)]
+struct Num {
+    i: itoa::Buffer,
+    f: ryu::Buffer,
+}
+
+impl Num {
+    fn int(&mut self, v: u64) -> &[u8] {
+        self.i.format(v).as_bytes()
+    }
+    fn float(&mut self, v: f64) -> &[u8] {
+        if v.is_nan() {
+            b"NaN"
+        } else if v.is_infinite() {
+            if v > 0.0 { b"+Inf" } else { b"-Inf" }
+        } else if v == v.trunc() && v.abs() < 1e15 {
+            self.i.format(v as i64).as_bytes()
+        } else {
+            self.f.format_finite(v).as_bytes()
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Debian's Prometheus as a child process on a TSDB directory of the test's (blocks
+//! made with `promtool tsdb create-blocks-from openmetrics`), killed when dropped.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running Prometheus: its base URL; killed (and reaped) when dropped.
+pub struct Prometheus {
+    child: Child,
+    pub base: String,
+}
+
+impl Prometheus {
+    /// Start Prometheus on `tsdb` with its config and log in `dir`, keeping
+    /// `retention` of data, and wait until it is ready (panics with its log after
+    /// `ready_within`).
+    pub fn on_tsdb(dir: &Path, tsdb: &Path, retention: &str, ready_within: Duration) -> Self {
+        let port = super::free_port();
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").unwrap();
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--storage.tsdb.retention.time={retention}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("prometheus starts (tests/run.sh installs Debian's prometheus)");
+        let prom = Prometheus {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + ready_within;
+        while reqwest::blocking::get(format!("{}/-/ready", prom.base))
+            .map(|r| r.status().as_u16())
+            .ok()
+            != Some(200)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus not ready: {}",
+                std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        prom
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
