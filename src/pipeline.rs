@@ -5,12 +5,13 @@
 use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge};
 
-use crate::config::{Config, EventLimits};
 use crate::congestion::CheckpointWindow;
 use crate::congestion::Congestion;
 use crate::dedup::Dedup;
+use crate::event::EventLimits;
 use crate::event::{self, Reason, Rejection};
 use crate::lanes::{ClosedWindow, LaneSeries, Lanes, Resolve};
+use crate::settings::Settings;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,13 +128,15 @@ impl<O: Observer> crate::lanes::Observer for Fanout<'_, O> {
 }
 
 impl Pipeline<()> {
-    pub fn new(config: &Config) -> Self {
-        Pipeline::with_observer(config, ())
+    /// A pipeline on `settings` (a `&Config` converts into them).
+    pub fn new(settings: impl Into<Settings>) -> Self {
+        Pipeline::with_observer(settings, ())
     }
 }
 
 impl<O: Observer> Pipeline<O> {
-    pub fn with_observer(config: &Config, observer: O) -> Self {
+    pub fn with_observer(settings: impl Into<Settings>, observer: O) -> Self {
+        let config = &settings.into();
         let series = LaneSeries::new(&config.buckets, &config.windows);
         let lanes = Lanes::new(config, series);
         let congestion = Congestion::new(

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::settings::{Buckets, CongestionConfig, Settings, WindowConfig};
 use raw::*;
 pub use raw::{
     DEFAULT_DELAY_BUCKETS, DEFAULT_HEADWAY_BUCKETS, DEFAULT_INSPECTION_BUCKETS, DEFAULT_LOS_BANDS_S,
@@ -93,31 +94,6 @@ pub struct Config {
     pub congestion: CongestionConfig,
 }
 
-/// Congestion analysis (README, Metrics › Congestion): Erlang C advice, level of
-/// service, hysteresis.
-#[derive(Debug, Clone)]
-pub struct CongestionConfig {
-    /// Index into `windows.sizes_ms` of the window the analysis runs on.
-    pub window_idx: usize,
-    pub target_wait_ms: i64,
-    /// Acceptable `P(wait > target_wait)`.
-    pub risk: f64,
-    pub enter_p95_ms: i64,
-    pub leave_p95_ms: i64,
-    pub min_dwell_ms: i64,
-    /// A window's p95 is evidence for the congestion state only with at least this many
-    /// departures (below twenty, the nearest-rank p95 is the slowest vehicle).
-    pub min_passages: u64,
-    /// How long after a window ends its arrivals are counted (most have departed by
-    /// then) before the advice for it is given.
-    pub settle_ms: i64,
-    /// The advice waits at most this long for a window's still-queued arrivals to
-    /// depart; beyond, they are estimated.
-    pub settle_max_ms: i64,
-    /// Upper bounds (ms) of bands A..E; above the last is F.
-    pub los_bands_ms: Vec<i64>,
-}
-
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
     pub brokers: String,
@@ -134,29 +110,6 @@ pub struct SourceConfig {
 
 /// Limits an event must satisfy, owned by the event parser (config only fills them).
 pub use crate::event::EventLimits;
-
-#[derive(Debug, Clone)]
-pub struct WindowConfig {
-    /// Window lengths in milliseconds, ascending.
-    pub sizes_ms: Vec<i64>,
-    pub allowed_lateness_ms: i64,
-    /// Live mode, once caught up: a checkpoint whose newest departure is older than
-    /// this (wall clock) has its event time advanced, so its windows close and its
-    /// gauges fall to zero instead of repeating the last busy window.
-    pub idle_timeout_ms: i64,
-    /// Event time: a lane (per source partition) whose newest departure trails its
-    /// checkpoint's newest by more than this no longer holds the watermark back.
-    pub lane_idle_timeout_ms: i64,
-    pub quantiles: Vec<f64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Buckets {
-    pub passage: Vec<f64>,
-    pub queue_wait: Vec<f64>,
-    pub inspection: Vec<f64>,
-    pub headway: Vec<f64>,
-}
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -695,5 +648,19 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             connection_max_age: raw.http.connection_max_age,
             write_timeout: raw.http.write_timeout,
         },
+    }
+}
+
+impl From<&Config> for Settings {
+    fn from(c: &Config) -> Settings {
+        Settings {
+            registry: c.registry.lanes_only(),
+            events: c.events.clone(),
+            windows: c.windows.clone(),
+            buckets: c.buckets.clone(),
+            congestion: c.congestion.clone(),
+            max_dynamic_lanes: c.max_dynamic_lanes,
+            dynamic_lane_expiry_ms: c.dynamic_lane_expiry_ms,
+        }
     }
 }

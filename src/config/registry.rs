@@ -1,5 +1,6 @@
-//! The checkpoint registry (`config/checkpoints.toml`): which checkpoints, directions
-//! and lanes exist, what each lane serves, and the simulator's traffic settings.
+//! Reading the checkpoint registry (`config/checkpoints.toml`): its raw TOML form and
+//! its validation into the engine's [`crate::registry::Registry`], with the simulator's
+//! traffic tables as the registry's extra data.
 
 use std::collections::HashSet;
 
@@ -8,21 +9,12 @@ use serde::Deserialize;
 use super::Problems;
 use super::traffic::{RawTraffic, Traffic};
 use crate::event::{Direction, valid_checkpoint, valid_lane};
+pub use crate::registry::{INSPECTION_P999_OVER_MEAN, LaneDef, LaneKind, default_inspection_s};
 
-/// What a lane serves. The simulator sends vehicles to lanes of a suitable kind; the
-/// live service only uses it for labels-free bookkeeping (lanes are keyed by id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LaneKind {
-    /// Cars, vans and motorcycles.
-    Car,
-    /// Buses and commuter coaches (passengers are checked: minutes per vehicle).
-    Bus,
-    /// Trucks and other heavy vehicles.
-    Truck,
-    /// Any vehicle.
-    Mixed,
-}
+/// The registry as the configuration reads it: lanes and the simulator's traffic tables.
+pub type Registry = crate::registry::Registry<Traffic>;
+/// One checkpoint of it.
+pub type Checkpoint = crate::registry::Checkpoint<Traffic>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,152 +58,6 @@ pub(crate) struct RawLaneGroup {
 
 fn default_kind() -> LaneKind {
     LaneKind::Mixed
-}
-
-impl LaneKind {
-    /// Whether this kind of lane is meant for `class` (vehicles of a class no lane of
-    /// the direction is meant for take any lane).
-    pub fn serves(self, class: crate::event::VehicleClass) -> bool {
-        use crate::event::VehicleClass as V;
-        match self {
-            LaneKind::Mixed => true,
-            LaneKind::Car => matches!(class, V::Car | V::Van | V::Motorcycle),
-            LaneKind::Bus => class == V::Bus,
-            LaneKind::Truck => matches!(class, V::Truck | V::Other),
-        }
-    }
-}
-
-/// The 99.9th percentile of a log-normal inspection time relative to its mean, at the
-/// spread inspection times show (σ ≈ 0.45): `exp(3.09σ − σ²/2)`.
-pub const INSPECTION_P999_OVER_MEAN: f64 = 3.6;
-
-impl Checkpoint {
-    /// Lanes of this lane's kind in its direction (itself included): several share
-    /// their vehicles (drivers take the shortest queue), so each sees a steadier flow
-    /// than a lane alone of its kind, which gets its class's arrivals as they come.
-    pub fn lanes_of_kind(&self, lane: &LaneDef) -> usize {
-        self.lanes
-            .iter()
-            .filter(|l| l.direction == lane.direction && l.kind == lane.kind)
-            .count()
-    }
-
-    /// The classes whose vehicles may use this lane, as a bit set over
-    /// `VehicleClass::ALL` (bit i: `ALL[i]`): those its kind is meant for, and those
-    /// no lane of its direction is meant for (they take any lane).
-    pub fn lane_uses(&self, lane: &LaneDef) -> u8 {
-        let kinds = || {
-            self.lanes
-                .iter()
-                .filter(|l| l.direction == lane.direction)
-                .map(|l| l.kind)
-        };
-        crate::event::VehicleClass::ALL
-            .iter()
-            .enumerate()
-            .filter(|&(_, &c)| lane.kind.serves(c) || !kinds().any(|k| k.serves(c)))
-            .fold(0, |m, (i, _)| m | 1 << i)
-    }
-
-    /// The other lanes of this lane's direction that take vehicles it takes: drivers
-    /// take the shortest queue, so while this lane is open and free no more than these
-    /// (each free longer) take a vehicle before it does.
-    pub fn lane_neighbours(&self, lane: &LaneDef) -> usize {
-        let uses = self.lane_uses(lane);
-        self.lanes
-            .iter()
-            .filter(|l| l.direction == lane.direction && l.id != lane.id)
-            .filter(|l| {
-                crate::event::VehicleClass::ALL
-                    .iter()
-                    .enumerate()
-                    .any(|(i, &c)| uses & 1 << i != 0 && l.kind.serves(c))
-            })
-            .count()
-    }
-
-    /// The longest inspection a vehicle that uses this lane plausibly takes (seconds):
-    /// over the classes of [`Checkpoint::lane_uses`], the registry's mean ×
-    /// [`INSPECTION_P999_OVER_MEAN`]. A lane silent for less may just be inspecting
-    /// one vehicle.
-    pub fn lane_inspection_max_s(&self, lane: &LaneDef) -> f64 {
-        let uses = self.lane_uses(lane);
-        (0..self.inspection_s.len())
-            .filter(|i| uses & 1 << i != 0)
-            .map(|i| self.inspection_s[i] * INSPECTION_P999_OVER_MEAN)
-            .fold(0.0, f64::max)
-    }
-}
-
-/// A validated registry.
-#[derive(Debug, Clone, Default)]
-pub struct Registry {
-    pub checkpoints: Vec<Checkpoint>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Checkpoint {
-    pub id: String,
-    pub name: String,
-    pub lanes: Vec<LaneDef>,
-    pub traffic: Traffic,
-    /// Mean inspection seconds per vehicle class (in `VehicleClass::ALL` order), used
-    /// by the congestion advice only when events carry no inspection start.
-    pub inspection_s: [f64; 6],
-    /// The zone of its `open` hours and of the times people read about it.
-    pub zone: crate::time::Zone,
-}
-
-/// Mean inspection seconds per class when the registry names none: the means of the
-/// simulator's default log-normal inspection times.
-pub fn default_inspection_s() -> [f64; 6] {
-    let f = (super::traffic::DEFAULT_SERVICE_SIGMA.powi(2) / 2.0).exp();
-    super::traffic::DEFAULT_SERVICE_S.map(|s| s * f)
-}
-
-#[derive(Debug, Clone)]
-pub struct LaneDef {
-    pub direction: Direction,
-    pub id: String,
-    pub kind: LaneKind,
-    /// Open intervals in minutes since local midnight, `[start, end)`; empty = always open.
-    pub open: Vec<(u32, u32)>,
-}
-
-impl Checkpoint {
-    /// The lane's open hours in the checkpoint's zone.
-    pub fn schedule(&self, lane: &LaneDef) -> crate::time::Schedule {
-        crate::time::Schedule {
-            hours: lane.open.clone(),
-            zone: self.zone.clone(),
-        }
-    }
-}
-
-impl LaneDef {
-    /// Whether the lane is scheduled open at `minute` (minutes since local midnight).
-    pub fn is_open_at(&self, minute: u32) -> bool {
-        self.open.is_empty() || self.open.iter().any(|&(s, e)| minute >= s && minute < e)
-    }
-}
-
-impl Registry {
-    /// Number of registered lanes over all checkpoints.
-    pub fn lane_count(&self) -> usize {
-        self.checkpoints.iter().map(|c| c.lanes.len()).sum()
-    }
-
-    /// Every registered lane as `(checkpoint, direction, lane)`.
-    pub fn lanes(&self) -> impl Iterator<Item = (&Checkpoint, &LaneDef)> {
-        self.checkpoints
-            .iter()
-            .flat_map(|c| c.lanes.iter().map(move |l| (c, l)))
-    }
-
-    pub fn checkpoint(&self, id: &str) -> Option<&Checkpoint> {
-        self.checkpoints.iter().find(|c| c.id == id)
-    }
 }
 
 pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {

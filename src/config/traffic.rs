@@ -38,15 +38,11 @@ pub const CLASSES: [VehicleClass; 6] = VehicleClass::ALL;
 /// trucks and vans.
 pub const DEFAULT_MIX: [f64; 6] = [0.84, 0.04, 0.04, 0.05, 0.02, 0.01];
 
-/// Default median inspection time per class in seconds (same order as [`CLASSES`]): an
-/// ID check for a car, every passenger for a coach, papers and load for a truck.
-pub const DEFAULT_SERVICE_S: [f64; 6] = [25.0, 150.0, 90.0, 30.0, 15.0, 60.0];
+/// Default median inspection time per class and its spread: the engine's defaults.
+pub use crate::registry::{DEFAULT_SERVICE_S, DEFAULT_SERVICE_SIGMA};
 
 /// Default factor of inspection times leaving Beijing: the check is lighter outbound.
 pub const DEFAULT_OUTBOUND_SERVICE_FACTOR: f64 = 0.6;
-
-/// Default spread (σ of the log) of log-normal inspection times.
-pub const DEFAULT_SERVICE_SIGMA: f64 = 0.45;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,8 +11,8 @@
 
 use std::collections::VecDeque;
 
-use crate::config::LaneKind;
 use crate::event::{Event, VehicleClass};
+use crate::registry::LaneKind;
 
 /// A vehicle whose queue wait exceeds this found someone ahead of it.
 pub const QUEUED_MS: i64 = 30_000;

@@ -38,9 +38,10 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::config::{CongestionConfig, LaneKind, Registry};
 use crate::event::{Direction, Event};
 use crate::lanes::{ClosedWindow, Lanes, window::nearest_rank, window_start};
+use crate::registry::{LaneKind, Registry};
+use crate::settings::CongestionConfig;
 use advice::{ArrivalWindow, InspectionHistory, LaneTrack};
 use metrics::{CongestionFamilies, DirGauges};
 use state::{Hysteresis, level_of_service};
@@ -141,7 +142,12 @@ pub struct Congestion {
 impl Congestion {
     /// Every registered lane of `lanes` (dense ids) with its direction, kind and
     /// schedule; `size_ms` is the analysis window.
-    pub fn new(cfg: &CongestionConfig, registry: &Registry, lanes: &Lanes, size_ms: i64) -> Self {
+    pub fn new<T>(
+        cfg: &CongestionConfig,
+        registry: &Registry<T>,
+        lanes: &Lanes,
+        size_ms: i64,
+    ) -> Self {
         let mut c = Congestion {
             cfg: cfg.clone(),
             size_ms,
@@ -227,7 +233,7 @@ impl Congestion {
                 checkpoint,
                 ev.direction,
                 &ev.checkpoint,
-                crate::config::registry::default_inspection_s(),
+                crate::registry::default_inspection_s(),
                 &crate::time::default_zone(),
             );
             self.track(lane, d, LaneKind::Mixed, None);

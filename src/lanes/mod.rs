@@ -11,8 +11,8 @@ use std::hash::{BuildHasher, Hasher};
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use crate::config::Config;
 use crate::event::{Direction, Event};
+use crate::settings::Settings;
 pub use clock::{CheckpointClock, Clock, Stream};
 pub use stats::{LaneSeries, LaneStats, LaneTraits, window_label};
 pub use window::{ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start};
@@ -122,7 +122,7 @@ fn same(key: &LaneKey, checkpoint: &str, direction: Direction, lane: &str) -> bo
 
 impl Lanes {
     /// Lanes of the registry, exported at zero from the start.
-    pub fn new(config: &Config, series: LaneSeries) -> Self {
+    pub fn new(config: &Settings, series: LaneSeries) -> Self {
         let mut lanes = Lanes {
             index: HashTable::new(),
             cp_index: FxHashMap::default(),
@@ -239,10 +239,10 @@ impl Lanes {
         }
         self.dynamic += 1;
         // Not in the registry: any vehicle may use it.
-        let max = crate::config::registry::default_inspection_s()
+        let max = crate::registry::default_inspection_s()
             .into_iter()
             .fold(0.0, f64::max)
-            * crate::config::registry::INSPECTION_P999_OVER_MEAN;
+            * crate::registry::INSPECTION_P999_OVER_MEAN;
         let traits = LaneTraits {
             inspection_max_s: max,
             ..LaneTraits::UNLISTED

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::config::{Buckets, WindowConfig};
+use crate::settings::{Buckets, WindowConfig};
 
 /// `60000` → `"1m"`, `900000` → `"15m"`, `7200000` → `"2h"`, `90000` → `"90s"`.
 pub fn window_label(size_ms: i64) -> String {
