@@ -2,21 +2,29 @@
 //!
 //! lanewatch: per-lane latency and throughput of road checkpoints — lane-passage events
 //! from Kafka become Prometheus histograms, windowed quantiles and throughput per lane.
-//! The pipeline in the middle is shared by every driver; arrows point down only.
 //!
-//! - [`catalogue`]: every metric family (name, type, help, labels, buckets), once.
-//! - [`config`]: raw TOML → validated [`config::Config`]; the checkpoint registry.
+//! Tiers, and imports point one way: **demo → service, simulator → engine**. The
+//! engine (`src/engine/`) imports nothing outside its folder; the service imports the
+//! engine; the simulator imports the engine and reads its registry through `config`;
+//! `demo` joins the service and the simulator. (`../shared/tools/module-deps` prints
+//! the module graph: `engine` has no edge out, and it finds no cycle.)
+//!
+//! **Engine** (`src/engine/`, re-exported here so paths read `lanewatch::event`):
 //! - [`event`]: parsing and validation of one message into an [`event::Event`] or a
-//!   [`event::Rejection`] with a bounded reason.
+//!   [`event::Rejection`] with a bounded reason; the limits it enforces.
 //! - [`time`]: RFC 3339 ↔ Unix milliseconds; IANA time zones for what people read.
-//! - [`exit`]: exit statuses: 2 for a user error, 1 for a failure at run time.
-//! - [`demo`]: `lanewatch demo` — mock-cluster broker + simulator + live service.
 //! - [`dedup`]: bounded de-duplication of `event_id`s.
+//! - [`registry`]: which checkpoints, directions and lanes exist, kinds, open hours.
+//! - [`settings`]: windows, buckets, congestion thresholds, lane bounds (plain values).
 //! - [`lanes`]: the dense lane index, per-lane series (`stats`) and event-time windows
 //!   with the per-checkpoint watermark (`window`).
 //! - [`congestion`]: per checkpoint direction λ, μ, open lanes, Erlang C advice on
 //!   lanes to open, level of service and congestion state with hysteresis.
-//! - [`pipeline`]: parse → de-duplicate → lane → record, with the pipeline counters.
+//! - [`pipeline`]: parse → de-duplicate → lane → record, its counters and observer.
+//! - [`catalogue`]: every metric family (name, type, help, labels, buckets), once.
+//!
+//! **Service** (the live process and its post-event twin):
+//! - [`config`]: raw TOML → validated [`config::Config`] (and the engine's settings).
 //! - [`source`]: drivers that feed the pipeline; `source::kafka` is the live consumer
 //!   (delivery guarantee in its module doc) with its dead-letter producer.
 //! - [`export`]: the metrics registry, the lanes' text encoder (`export::lanes`) and
@@ -27,30 +35,28 @@
 //! - [`run`]: the live service wiring and its shutdown order.
 //! - [`replay`]: post-event analysis from Kafka or a JSONL file through the same
 //!   pipeline: table/JSON/CSV report, HTML charts, OpenMetrics backfill.
-//! - [`simulate`]: the commuter-traffic simulator (queueing model per lane) and its sinks.
+//! - [`exit`]: exit statuses: 2 for a user error, 1 for a failure at run time.
+//!
+//! **Simulator** (beside the service):
+//! - [`simulate`]: the commuter-traffic simulator (queueing model per lane), its
+//!   ground truth and its sinks.
+//! - [`demo`]: `lanewatch demo` — mock-cluster broker + simulator + live service.
 //!
 //! The benchmarks are a second binary, `lanewatch-bench` (`src/bin/lanewatch-bench/`),
 //! built on this library's public API: the `lanewatch` binary carries none of them.
 
 pub mod board;
-pub mod catalogue;
 pub mod config;
-pub mod congestion;
-pub mod dedup;
 pub mod demo;
-pub mod event;
+mod engine;
 pub mod exit;
 pub mod export;
 pub mod health;
-pub mod lanes;
-pub mod pipeline;
-pub mod registry;
 pub mod replay;
 pub mod run;
-pub mod settings;
 pub mod simulate;
 pub mod source;
-pub mod time;
 
 pub use config::Config;
+pub use engine::{catalogue, congestion, dedup, event, lanes, pipeline, registry, settings, time};
 pub use run::{run, start};

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::{LaneKey, LaneStats};
-use crate::event::Direction;
+use crate::engine::event::Direction;
 
 /// A closed window of one lane and one window size.
 #[derive(Debug, Clone)]

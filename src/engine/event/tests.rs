@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::EventLimits;
+use crate::engine::event::EventLimits;
 
 fn limits() -> EventLimits {
     EventLimits {

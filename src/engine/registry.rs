@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::event::Direction;
+use crate::engine::event::Direction;
 
 /// What a lane serves. The simulator sends vehicles to lanes of a suitable kind; the
 /// live service only uses it for labels-free bookkeeping (lanes are keyed by id).
@@ -26,8 +26,8 @@ pub enum LaneKind {
 impl LaneKind {
     /// Whether this kind of lane is meant for `class` (vehicles of a class no lane of
     /// the direction is meant for take any lane).
-    pub fn serves(self, class: crate::event::VehicleClass) -> bool {
-        use crate::event::VehicleClass as V;
+    pub fn serves(self, class: crate::engine::event::VehicleClass) -> bool {
+        use crate::engine::event::VehicleClass as V;
         match self {
             LaneKind::Mixed => true,
             LaneKind::Car => matches!(class, V::Car | V::Van | V::Motorcycle),
@@ -63,7 +63,7 @@ impl<T> Checkpoint<T> {
                 .filter(|l| l.direction == lane.direction)
                 .map(|l| l.kind)
         };
-        crate::event::VehicleClass::ALL
+        crate::engine::event::VehicleClass::ALL
             .iter()
             .enumerate()
             .filter(|&(_, &c)| lane.kind.serves(c) || !kinds().any(|k| k.serves(c)))
@@ -79,7 +79,7 @@ impl<T> Checkpoint<T> {
             .iter()
             .filter(|l| l.direction == lane.direction && l.id != lane.id)
             .filter(|l| {
-                crate::event::VehicleClass::ALL
+                crate::engine::event::VehicleClass::ALL
                     .iter()
                     .enumerate()
                     .any(|(i, &c)| uses & 1 << i != 0 && l.kind.serves(c))
@@ -124,7 +124,7 @@ pub struct Checkpoint<T = ()> {
     /// by the congestion advice only when events carry no inspection start.
     pub inspection_s: [f64; 6],
     /// The zone of its `open` hours and of the times people read about it.
-    pub zone: crate::time::Zone,
+    pub zone: crate::engine::time::Zone,
 }
 
 /// Mean inspection seconds per class when the registry names none: the means of the
@@ -145,8 +145,8 @@ pub struct LaneDef {
 
 impl<T> Checkpoint<T> {
     /// The lane's open hours in the checkpoint's zone.
-    pub fn schedule(&self, lane: &LaneDef) -> crate::time::Schedule {
-        crate::time::Schedule {
+    pub fn schedule(&self, lane: &LaneDef) -> crate::engine::time::Schedule {
+        crate::engine::time::Schedule {
             hours: lane.open.clone(),
             zone: self.zone.clone(),
         }

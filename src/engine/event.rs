@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 mod scan;
 
-use crate::time::parse_timestamp;
+use crate::engine::time::parse_timestamp;
 
 /// Limits an event must satisfy (README, The event): the `[events]` section of the
 /// configuration, validated there.

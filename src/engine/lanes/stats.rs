@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::settings::{Buckets, WindowConfig};
+use crate::engine::settings::{Buckets, WindowConfig};
 
 /// `60000` → `"1m"`, `900000` → `"15m"`, `7200000` → `"2h"`, `90000` → `"90s"`.
 pub fn window_label(size_ms: i64) -> String {
@@ -127,7 +127,7 @@ pub struct LaneCells {
     pub queue_length: F64Cell,
     /// The registry's open hours (local minutes; empty: always); `None` for a lane
     /// the registry does not list.
-    pub schedule: Option<crate::time::Schedule>,
+    pub schedule: Option<crate::engine::time::Schedule>,
     /// The longest inspection a vehicle using the lane plausibly takes (seconds, from
     /// the registry: `Checkpoint::lane_inspection_max_s`).
     pub inspection_max_s: f64,
@@ -244,7 +244,7 @@ impl LaneSeries {
         checkpoint: &str,
         direction: &str,
         lane: &str,
-        schedule: Option<crate::time::Schedule>,
+        schedule: Option<crate::engine::time::Schedule>,
         traits: LaneTraits,
     ) -> LaneStats {
         let s = &self.0;

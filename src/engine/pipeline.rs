@@ -5,13 +5,13 @@
 use prometheus::core::Collector;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge};
 
-use crate::congestion::CheckpointWindow;
-use crate::congestion::Congestion;
-use crate::dedup::Dedup;
-use crate::event::EventLimits;
-use crate::event::{self, Reason, Rejection};
-use crate::lanes::{ClosedWindow, LaneSeries, Lanes, Resolve};
-use crate::settings::Settings;
+use crate::engine::congestion::CheckpointWindow;
+use crate::engine::congestion::Congestion;
+use crate::engine::dedup::Dedup;
+use crate::engine::event::EventLimits;
+use crate::engine::event::{self, Reason, Rejection};
+use crate::engine::lanes::{ClosedWindow, LaneSeries, Lanes, Resolve};
+use crate::engine::settings::Settings;
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl Default for PipelineCounters {
 
 impl PipelineCounters {
     pub fn new() -> Self {
-        use crate::catalogue as cat;
+        use crate::engine::catalogue as cat;
         let c = |f: cat::Family| IntCounter::with_opts(f.opts()).expect("valid counter");
         let rejected_vec =
             IntCounterVec::new(cat::EVENTS_REJECTED.opts(), cat::EVENTS_REJECTED.labels)
@@ -104,14 +104,14 @@ struct Fanout<'a, O> {
 
 /// What a pipeline reports as it goes: the lanes' events and windows, and the
 /// congestion analysis of each checkpoint direction's window.
-pub trait Observer: crate::lanes::Observer {
+pub trait Observer: crate::engine::lanes::Observer {
     /// The congestion analysis of a checkpoint direction's window.
     fn checkpoint_window(&mut self, _window: &CheckpointWindow) {}
 }
 
 impl Observer for () {}
 
-impl<O: Observer> crate::lanes::Observer for Fanout<'_, O> {
+impl<O: Observer> crate::engine::lanes::Observer for Fanout<'_, O> {
     fn window_closed(&mut self, lane: u32, w: &ClosedWindow<'_>) {
         self.congestion.window_closed(lane, w);
         self.observer.window_closed(lane, w);

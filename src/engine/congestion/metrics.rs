@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use prometheus::core::Collector;
 use prometheus::{Gauge, GaugeVec};
 
-use crate::event::Direction;
+use crate::engine::event::Direction;
 
 pub struct DirGauges {
     pub arrival: Gauge,
@@ -111,7 +111,7 @@ impl DirReading {
     }
 }
 
-fn g(f: crate::catalogue::Family) -> GaugeVec {
+fn g(f: crate::engine::catalogue::Family) -> GaugeVec {
     GaugeVec::new(f.opts(), f.labels).expect("valid gauge")
 }
 
@@ -124,17 +124,17 @@ impl Default for CongestionFamilies {
 impl CongestionFamilies {
     pub fn new() -> Self {
         CongestionFamilies {
-            arrival: g(crate::catalogue::CHECKPOINT_ARRIVAL_RATE),
-            service: g(crate::catalogue::CHECKPOINT_SERVICE_RATE),
-            open: g(crate::catalogue::CHECKPOINT_OPEN_LANES),
-            lanes: g(crate::catalogue::CHECKPOINT_LANES),
-            recommended: g(crate::catalogue::CHECKPOINT_RECOMMENDED_LANES),
-            exceeded: g(crate::catalogue::CHECKPOINT_CAPACITY_EXCEEDED),
-            wait_probability: g(crate::catalogue::CHECKPOINT_WAIT_PROBABILITY),
-            p95: g(crate::catalogue::CHECKPOINT_PASSAGE_P95),
-            los: g(crate::catalogue::CHECKPOINT_LEVEL_OF_SERVICE),
-            congested: g(crate::catalogue::CHECKPOINT_CONGESTED),
-            partitions: g(crate::catalogue::CHECKPOINT_PARTITIONS),
+            arrival: g(crate::engine::catalogue::CHECKPOINT_ARRIVAL_RATE),
+            service: g(crate::engine::catalogue::CHECKPOINT_SERVICE_RATE),
+            open: g(crate::engine::catalogue::CHECKPOINT_OPEN_LANES),
+            lanes: g(crate::engine::catalogue::CHECKPOINT_LANES),
+            recommended: g(crate::engine::catalogue::CHECKPOINT_RECOMMENDED_LANES),
+            exceeded: g(crate::engine::catalogue::CHECKPOINT_CAPACITY_EXCEEDED),
+            wait_probability: g(crate::engine::catalogue::CHECKPOINT_WAIT_PROBABILITY),
+            p95: g(crate::engine::catalogue::CHECKPOINT_PASSAGE_P95),
+            los: g(crate::engine::catalogue::CHECKPOINT_LEVEL_OF_SERVICE),
+            congested: g(crate::engine::catalogue::CHECKPOINT_CONGESTED),
+            partitions: g(crate::engine::catalogue::CHECKPOINT_PARTITIONS),
             since: Default::default(),
         }
     }

@@ -2,10 +2,10 @@
 //! thresholds, lane bounds and the registry, as plain validated values (`config` reads
 //! and checks them; the engine never reads a file).
 
-use crate::event::EventLimits;
-use crate::registry::Registry;
+use crate::engine::event::EventLimits;
+use crate::engine::registry::Registry;
 
-/// Everything a [`crate::pipeline::Pipeline`] needs to start.
+/// Everything a [`crate::engine::pipeline::Pipeline`] needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub registry: Registry,

@@ -38,10 +38,10 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::event::{Direction, Event};
-use crate::lanes::{ClosedWindow, Lanes, window::nearest_rank, window_start};
-use crate::registry::{LaneKind, Registry};
-use crate::settings::CongestionConfig;
+use crate::engine::event::{Direction, Event};
+use crate::engine::lanes::{ClosedWindow, Lanes, window::nearest_rank, window_start};
+use crate::engine::registry::{LaneKind, Registry};
+use crate::engine::settings::CongestionConfig;
 use advice::{ArrivalWindow, InspectionHistory, LaneTrack};
 use metrics::{CongestionFamilies, DirGauges};
 use state::{Hysteresis, level_of_service};
@@ -101,7 +101,7 @@ struct DirState {
     lanes: Vec<u32>,
     class_inspection_s: [f64; 6],
     /// The checkpoint's zone: the clock of its lanes' `open` hours.
-    zone: crate::time::Zone,
+    zone: crate::engine::time::Zone,
     /// Arrival windows not yet advised on, by start.
     arrivals: BTreeMap<i64, ArrivalWindow>,
     /// Arrival windows before this start are advised on (later arrivals are ignored).
@@ -180,7 +180,7 @@ impl Congestion {
         direction: Direction,
         name: &str,
         insp: [f64; 6],
-        zone: &crate::time::Zone,
+        zone: &crate::engine::time::Zone,
     ) -> usize {
         if let Some(&i) = self.dir_index.get(&(checkpoint, direction)) {
             return i;
@@ -233,8 +233,8 @@ impl Congestion {
                 checkpoint,
                 ev.direction,
                 &ev.checkpoint,
-                crate::registry::default_inspection_s(),
-                &crate::time::default_zone(),
+                crate::engine::registry::default_inspection_s(),
+                &crate::engine::time::default_zone(),
             );
             self.track(lane, d, LaneKind::Mixed, None);
         }
@@ -425,7 +425,7 @@ impl Congestion {
                 start_ms: start,
                 size_ms: size,
                 known_ms,
-                local_minute: crate::time::local_minute(start + size / 2, &dir.zone),
+                local_minute: crate::engine::time::local_minute(start + size / 2, &dir.zone),
             };
             let e = advice::estimate(&arrivals, at, &lanes, &dir.history, &dir.class_inspection_s);
             dir.history.push(start, &arrivals);

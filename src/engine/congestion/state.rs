@@ -1,7 +1,7 @@
 //! Level-of-service bands and the congestion state with hysteresis, so that alerts and
 //! dashboards do not flap on a noisy boundary.
 
-use crate::settings::CongestionConfig;
+use crate::engine::settings::CongestionConfig;
 
 /// Level of service 1 (A) … 6 (F) of a mean passage time: the first band whose upper
 /// bound is not exceeded, F above the last.

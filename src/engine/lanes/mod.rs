@@ -11,8 +11,8 @@ use std::hash::{BuildHasher, Hasher};
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
-use crate::event::{Direction, Event};
-use crate::settings::Settings;
+use crate::engine::event::{Direction, Event};
+use crate::engine::settings::Settings;
 pub use clock::{CheckpointClock, Clock, Stream};
 pub use stats::{LaneSeries, LaneStats, LaneTraits, window_label};
 pub use window::{ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start};
@@ -180,7 +180,7 @@ impl Lanes {
         checkpoint: &str,
         direction: Direction,
         lane: &str,
-        registry: Option<(crate::time::Schedule, u8)>,
+        registry: Option<(crate::engine::time::Schedule, u8)>,
         traits: LaneTraits,
     ) -> u32 {
         let registered = registry.is_some();
@@ -239,10 +239,10 @@ impl Lanes {
         }
         self.dynamic += 1;
         // Not in the registry: any vehicle may use it.
-        let max = crate::registry::default_inspection_s()
+        let max = crate::engine::registry::default_inspection_s()
             .into_iter()
             .fold(0.0, f64::max)
-            * crate::registry::INSPECTION_P999_OVER_MEAN;
+            * crate::engine::registry::INSPECTION_P999_OVER_MEAN;
         let traits = LaneTraits {
             inspection_max_s: max,
             ..LaneTraits::UNLISTED

@@ -11,8 +11,8 @@
 
 use std::collections::VecDeque;
 
-use crate::event::{Event, VehicleClass};
-use crate::registry::LaneKind;
+use crate::engine::event::{Event, VehicleClass};
+use crate::engine::registry::LaneKind;
 
 /// A vehicle whose queue wait exceeds this found someone ahead of it.
 pub const QUEUED_MS: i64 = 30_000;
@@ -294,7 +294,7 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Direction;
+    use crate::engine::event::Direction;
     use std::borrow::Cow;
 
     fn ev(arrived: i64, insp: Option<i64>, departed: i64) -> Event<'static> {
