@@ -21,6 +21,7 @@
 //! - [`congestion`]: per checkpoint direction λ, μ, open lanes, Erlang C advice on
 //!   lanes to open, level of service and congestion state with hysteresis.
 //! - [`pipeline`]: parse → de-duplicate → lane → record, its counters and observer.
+//! - [`cells`]: plain metric cells (atomics) the engine writes and `export` reads.
 //! - [`catalogue`]: every metric family (name, type, help, labels, buckets), once.
 //!
 //! **Service** (the live process and its post-event twin):
@@ -58,5 +59,7 @@ pub mod simulate;
 pub mod source;
 
 pub use config::Config;
-pub use engine::{catalogue, congestion, dedup, event, lanes, pipeline, registry, settings, time};
+pub use engine::{
+    catalogue, cells, congestion, dedup, event, lanes, pipeline, registry, settings, time,
+};
 pub use run::{run, start};

@@ -64,9 +64,9 @@ pub async fn start_with<O: Observer + Send + 'static>(
     let metrics = Metrics::new();
     let health = Arc::new(Health::default());
     let pipeline = Pipeline::with_observer(config, observer);
-    metrics.register(pipeline.collectors());
+    metrics.register(crate::export::engine::collectors(&pipeline));
     metrics.add_lanes(pipeline.lane_series());
-    metrics.register_event_age(pipeline.counters.newest_event.clone());
+    metrics.register_event_age(pipeline.counters.clone());
     let source_metrics = SourceMetrics::new();
     metrics.register(source_metrics.collectors());
     let board = Board::new(

@@ -5,6 +5,7 @@
 //! no Kafka, no HTTP); the service and the simulator import it.
 
 pub mod catalogue;
+pub mod cells;
 pub mod congestion;
 pub mod dedup;
 pub mod event;

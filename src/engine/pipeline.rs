@@ -2,9 +2,9 @@
 //! demo): parse + validate → de-duplicate → resolve the lane → record. It owns the
 //! pipeline counters; it does not know which source fed it.
 
-use prometheus::core::Collector;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge};
+use std::sync::Arc;
 
+use crate::engine::cells::{Counter, F64Cell};
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::congestion::Congestion;
 use crate::engine::dedup::Dedup;
@@ -28,58 +28,34 @@ pub enum Outcome {
     Rejected(Rejection),
 }
 
-/// Pipeline counters (handles resolved once).
-#[derive(Clone)]
-pub struct PipelineCounters {
-    pub received: IntCounter,
-    pub rejected: Vec<IntCounter>,
-    pub duplicates: IntCounter,
-    pub late: IntCounter,
-    pub overflow: IntCounter,
-    pub dynamic_lanes: IntGauge,
-    pub newest_event: Gauge,
-    rejected_vec: IntCounterVec,
+/// The pipeline's counters: plain cells, shared with the exporter (which names them
+/// from the catalogue: `lanewatch_events_*`, `lanewatch_lanes_dynamic`, …).
+#[derive(Clone, Default)]
+pub struct PipelineCounters(Arc<Counters>);
+
+impl std::ops::Deref for PipelineCounters {
+    type Target = Counters;
+    fn deref(&self) -> &Counters {
+        &self.0
+    }
 }
 
-impl Default for PipelineCounters {
-    fn default() -> Self {
-        Self::new()
-    }
+#[derive(Default)]
+pub struct Counters {
+    pub received: Counter,
+    /// Per [`Reason`], in `Reason::ALL` order.
+    pub rejected: [Counter; Reason::ALL.len()],
+    pub duplicates: Counter,
+    pub late: Counter,
+    pub overflow: Counter,
+    pub dynamic_lanes: F64Cell,
+    /// Departure of the newest accepted event, Unix seconds (0 before the first).
+    pub newest_event: F64Cell,
 }
 
 impl PipelineCounters {
     pub fn new() -> Self {
-        use crate::engine::catalogue as cat;
-        let c = |f: cat::Family| IntCounter::with_opts(f.opts()).expect("valid counter");
-        let rejected_vec =
-            IntCounterVec::new(cat::EVENTS_REJECTED.opts(), cat::EVENTS_REJECTED.labels)
-                .expect("valid counter");
-        PipelineCounters {
-            received: c(cat::EVENTS_RECEIVED),
-            rejected: Reason::ALL
-                .iter()
-                .map(|r| rejected_vec.with_label_values(&[r.as_str()]))
-                .collect(),
-            duplicates: c(cat::EVENTS_DUPLICATE),
-            late: c(cat::EVENTS_LATE),
-            overflow: c(cat::LANE_OVERFLOW_EVENTS),
-            dynamic_lanes: IntGauge::with_opts(cat::LANES_DYNAMIC.opts()).expect("valid gauge"),
-            newest_event: Gauge::with_opts(cat::NEWEST_EVENT_TIMESTAMP.opts())
-                .expect("valid gauge"),
-            rejected_vec,
-        }
-    }
-
-    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![
-            Box::new(self.received.clone()),
-            Box::new(self.rejected_vec.clone()),
-            Box::new(self.duplicates.clone()),
-            Box::new(self.late.clone()),
-            Box::new(self.overflow.clone()),
-            Box::new(self.dynamic_lanes.clone()),
-            Box::new(self.newest_event.clone()),
-        ]
+        Self::default()
     }
 }
 
@@ -160,14 +136,6 @@ impl<O: Observer> Pipeline<O> {
         }
     }
 
-    /// The pipeline's counters and congestion gauges, for registration (the lanes'
-    /// own series are encoded by [`Pipeline::lane_series`]).
-    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        let mut v = self.counters.collectors();
-        v.extend(self.congestion.families().collectors());
-        v
-    }
-
     /// The lanes' series, for `/metrics`.
     pub fn lane_series(&self) -> LaneSeries {
         self.lanes.series().clone()
@@ -239,7 +207,7 @@ impl<O: Observer> Pipeline<O> {
         }
         self.counters
             .dynamic_lanes
-            .set(self.lanes.dynamic_count() as i64);
+            .set(self.lanes.dynamic_count() as f64);
         self.observer.accepted(lane, &ev, late);
         Outcome::Accepted { lane, late }
     }
@@ -272,7 +240,7 @@ impl<O: Observer> Pipeline<O> {
         if self.lanes.expire_dynamic(now_ms) > 0 {
             self.counters
                 .dynamic_lanes
-                .set(self.lanes.dynamic_count() as i64);
+                .set(self.lanes.dynamic_count() as f64);
         }
     }
 

@@ -57,7 +57,7 @@ impl Metrics {
     }
 
     /// Export `now − newest event` as `lanewatch_newest_event_age_seconds`.
-    pub fn register_event_age(&self, newest: Gauge) {
+    pub fn register_event_age(&self, newest: crate::pipeline::PipelineCounters) {
         self.register(vec![Box::new(AgeCollector::new(newest))]);
     }
 
@@ -95,19 +95,19 @@ impl Metrics {
 /// Everything `pipeline` exports, as text exposition (tests, one-off dumps).
 pub fn text_of<O: crate::pipeline::Observer>(pipeline: &crate::pipeline::Pipeline<O>) -> String {
     let m = Metrics::new();
-    m.register(pipeline.collectors());
+    m.register(super::engine::collectors(pipeline));
     m.add_lanes(pipeline.lane_series());
     String::from_utf8(m.encode()).expect("exposition is UTF-8")
 }
 
 /// Age of the newest event, computed when scraped.
 struct AgeCollector {
-    newest: Gauge,
+    newest: crate::pipeline::PipelineCounters,
     age: Gauge,
 }
 
 impl AgeCollector {
-    fn new(newest: Gauge) -> Self {
+    fn new(newest: crate::pipeline::PipelineCounters) -> Self {
         let age = Gauge::with_opts(crate::catalogue::NEWEST_EVENT_AGE.opts()).expect("valid gauge");
         AgeCollector { newest, age }
     }
@@ -118,7 +118,7 @@ impl Collector for AgeCollector {
         self.age.desc()
     }
     fn collect(&self) -> Vec<MetricFamily> {
-        let newest = self.newest.get();
+        let newest = self.newest.newest_event.get();
         let age = if newest > 0.0 {
             crate::time::now_ms() as f64 / 1000.0 - newest
         } else {

@@ -2,6 +2,7 @@
 //! server that serves it with the health endpoints.
 
 pub mod auth;
+pub mod engine;
 pub mod guard;
 pub mod http;
 pub mod lanes;

@@ -40,7 +40,7 @@ async fn metrics_are_gzipped_when_asked_and_decompress_to_the_plain_exposition()
         pipeline.apply(ev.as_bytes(), None);
     }
     let metrics = Metrics::new();
-    metrics.register(pipeline.collectors());
+    metrics.register(lanewatch::export::engine::collectors(&pipeline));
     metrics.add_lanes(pipeline.lane_series());
     let mut http = config.http.clone();
     http.listen = "127.0.0.1:0".parse().unwrap();

@@ -20,35 +20,7 @@ pub fn window_label(size_ms: i64) -> String {
     }
 }
 
-/// An `f64` cell with one writer.
-#[derive(Debug, Default)]
-pub struct F64Cell(AtomicU64);
-
-impl F64Cell {
-    fn new(v: f64) -> Self {
-        F64Cell(AtomicU64::new(v.to_bits()))
-    }
-    pub fn set(&self, v: f64) {
-        self.0.store(v.to_bits(), Ordering::Relaxed);
-    }
-    pub fn get(&self) -> f64 {
-        f64::from_bits(self.0.load(Ordering::Relaxed))
-    }
-}
-
-/// A counter with one writer.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+pub use crate::engine::cells::{Counter, F64Cell};
 
 /// A classic histogram with one writer: per-bucket counts (not cumulative), sum, count.
 #[derive(Debug)]

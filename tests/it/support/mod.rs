@@ -278,9 +278,9 @@ pub fn live_exposition() -> String {
         None,
     );
     let metrics = lanewatch::export::metrics::Metrics::new();
-    metrics.register(pipeline.collectors());
+    metrics.register(lanewatch::export::engine::collectors(&pipeline));
     metrics.add_lanes(pipeline.lane_series());
-    metrics.register_event_age(pipeline.counters.newest_event.clone());
+    metrics.register_event_age(pipeline.counters.clone());
     let source = lanewatch::source::kafka::SourceMetrics::new();
     source.lag_messages.with_label_values(&["t", "0"]).set(0.0);
     source.lag_seconds.with_label_values(&["t", "0"]).set(0.0);
