@@ -303,9 +303,10 @@ mod tests {
     fn registry() -> (Registry, CongestionFamilies) {
         let r = Registry::new();
         let f = CongestionFamilies::new();
-        for c in f.collectors() {
-            r.register(c).unwrap();
-        }
+        r.register(Box::new(crate::export::engine::CongestionCollector::new(
+            f.clone(),
+        )))
+        .unwrap();
         (r, f)
     }
 

@@ -48,11 +48,6 @@ pub struct Family {
 }
 
 impl Family {
-    /// Options for a family kept by the `prometheus` crate.
-    pub fn opts(&self) -> prometheus::Opts {
-        prometheus::Opts::new(self.name, self.help)
-    }
-
     /// `# HELP` and `# TYPE` lines of the family into `out` (text format; the backfill
     /// writes the same, see `replay::openmetrics`).
     pub fn write_header(&self, out: &mut Vec<u8>) {

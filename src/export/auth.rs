@@ -2,6 +2,7 @@
 //! hashes, the same work for an unknown user as for a wrong password, a cache of
 //! verified credentials, and a bound on the CPU that checking wrong ones may take.
 
+use crate::export::FamilyOpts;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

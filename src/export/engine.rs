@@ -1,12 +1,14 @@
-//! The engine's cells as Prometheus families: the pipeline counters, named and typed
-//! from the catalogue, copied into their families at each scrape (the engine itself
-//! knows no exposition).
+//! The engine's cells as Prometheus families: the pipeline counters and the congestion
+//! cells, named and typed from the catalogue, copied into their families at each
+//! scrape (the engine itself knows no exposition).
 
+use crate::export::FamilyOpts;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge};
+use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge};
 
 use crate::catalogue::{self as cat, Family};
+use crate::congestion::metrics::CongestionFamilies;
 use crate::event::Reason;
 use crate::pipeline::{Observer, Pipeline, PipelineCounters};
 
@@ -15,8 +17,72 @@ use crate::pipeline::{Observer, Pipeline, PipelineCounters};
 pub fn collectors<O: Observer>(pipeline: &Pipeline<O>) -> Vec<Box<dyn Collector>> {
     let mut v: Vec<Box<dyn Collector>> =
         vec![Box::new(PipelineCollector::new(pipeline.counters.clone()))];
-    v.extend(pipeline.congestion.families().collectors());
+    v.push(Box::new(CongestionCollector::new(
+        pipeline.congestion.families().clone(),
+    )));
     v
+}
+
+/// The congestion families (`lanewatch_checkpoint_*`), filled from the cells of every
+/// checkpoint direction when scraped.
+pub struct CongestionCollector {
+    cells: CongestionFamilies,
+    families: [GaugeVec; 11],
+    descs: Vec<Desc>,
+}
+
+impl CongestionCollector {
+    pub fn new(cells: CongestionFamilies) -> Self {
+        let g = |f: Family| GaugeVec::new(f.opts(), f.labels).expect("valid gauge");
+        let families = [
+            g(cat::CHECKPOINT_ARRIVAL_RATE),
+            g(cat::CHECKPOINT_SERVICE_RATE),
+            g(cat::CHECKPOINT_OPEN_LANES),
+            g(cat::CHECKPOINT_LANES),
+            g(cat::CHECKPOINT_RECOMMENDED_LANES),
+            g(cat::CHECKPOINT_CAPACITY_EXCEEDED),
+            g(cat::CHECKPOINT_WAIT_PROBABILITY),
+            g(cat::CHECKPOINT_PASSAGE_P95),
+            g(cat::CHECKPOINT_LEVEL_OF_SERVICE),
+            g(cat::CHECKPOINT_CONGESTED),
+            g(cat::CHECKPOINT_PARTITIONS),
+        ];
+        let descs = families.iter().flat_map(|f| f.desc()).cloned().collect();
+        CongestionCollector {
+            cells,
+            families,
+            descs,
+        }
+    }
+}
+
+impl Collector for CongestionCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.cells.each(|checkpoint, direction, c| {
+            let l = [checkpoint, direction.as_str()];
+            let values = [
+                &c.arrival,
+                &c.service,
+                &c.open,
+                &c.lanes,
+                &c.recommended,
+                &c.exceeded,
+                &c.wait_probability,
+                &c.p95,
+                &c.los,
+                &c.congested,
+                &c.partitions,
+            ];
+            for (f, v) in self.families.iter().zip(values) {
+                f.with_label_values(&l).set(v.get());
+            }
+        });
+        self.families.iter().flat_map(|f| f.collect()).collect()
+    }
 }
 
 /// The pipeline counters' families, filled from the cells when scraped.

@@ -1,6 +1,7 @@
 //! The metrics registry: lane series, pipeline counters, source health, build info,
 //! and gauges computed at scrape time (age of the newest event).
 
+use crate::export::FamilyOpts;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, Gauge, IntGaugeVec, Registry, TextEncoder};

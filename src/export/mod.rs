@@ -7,3 +7,15 @@ pub mod guard;
 pub mod http;
 pub mod lanes;
 pub mod metrics;
+
+/// A catalogue family as options of the `prometheus` crate (the catalogue itself is
+/// plain data and knows no metrics library).
+pub trait FamilyOpts {
+    fn opts(&self) -> prometheus::Opts;
+}
+
+impl FamilyOpts for crate::catalogue::Family {
+    fn opts(&self) -> prometheus::Opts {
+        prometheus::Opts::new(self.name, self.help)
+    }
+}

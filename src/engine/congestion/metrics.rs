@@ -1,33 +1,45 @@
-//! The congestion gauges per checkpoint direction, resolved once (the per-lane ones
-//! live with the lane's series in `lanes::stats`), and a typed reading of all of them
-//! for the live board ([`CongestionFamilies::read`]).
+//! The congestion cells per checkpoint direction, resolved once (the per-lane ones live
+//! with the lane's series in `lanes::stats`), and a typed reading of all of them for the
+//! live board and the exporter ([`CongestionFamilies::read`]). Plain cells: `export`
+//! names them from the catalogue (`lanewatch_checkpoint_*`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use prometheus::core::Collector;
-use prometheus::{Gauge, GaugeVec};
-
+use crate::engine::cells::F64Cell;
 use crate::engine::event::Direction;
 
-pub struct DirGauges {
-    pub arrival: Gauge,
-    pub service: Gauge,
-    pub open: Gauge,
-    pub lanes: Gauge,
-    pub recommended: Gauge,
-    pub exceeded: Gauge,
-    pub wait_probability: Gauge,
-    pub p95: Gauge,
-    pub los: Gauge,
-    pub congested: Gauge,
-    pub partitions: Gauge,
+/// One checkpoint direction's cells (one writer: the congestion analysis).
+#[derive(Default)]
+pub struct DirCells {
+    pub arrival: F64Cell,
+    pub service: F64Cell,
+    pub open: F64Cell,
+    pub lanes: F64Cell,
+    pub recommended: F64Cell,
+    pub exceeded: F64Cell,
+    pub wait_probability: F64Cell,
+    pub p95: F64Cell,
+    pub los: F64Cell,
+    pub congested: F64Cell,
+    pub partitions: F64Cell,
     /// Event time (ms) the direction entered the congested state; `i64::MIN` while not
     /// congested. Not exported (a timestamp per episode is for the board, not a series).
-    pub congested_since: Arc<AtomicI64>,
+    pub congested_since: AtomicI64,
 }
 
-impl DirGauges {
+/// A handle on one direction's cells.
+#[derive(Clone)]
+pub struct DirGauges(Arc<DirCells>);
+
+impl std::ops::Deref for DirGauges {
+    type Target = DirCells;
+    fn deref(&self) -> &DirCells {
+        &self.0
+    }
+}
+
+impl DirCells {
     /// Record the congestion state's start (`None`: not congested).
     pub fn set_congested_since(&self, since_ms: Option<i64>) {
         self.congested_since
@@ -50,26 +62,14 @@ impl DirGauges {
     }
 }
 
-/// The congestion metric families.
-#[derive(Clone)]
+/// The congestion cells of every direction resolved, in the order resolved.
+#[derive(Clone, Default)]
 pub struct CongestionFamilies {
-    arrival: GaugeVec,
-    service: GaugeVec,
-    open: GaugeVec,
-    lanes: GaugeVec,
-    recommended: GaugeVec,
-    exceeded: GaugeVec,
-    wait_probability: GaugeVec,
-    p95: GaugeVec,
-    los: GaugeVec,
-    congested: GaugeVec,
-    partitions: GaugeVec,
-    /// `(checkpoint, direction, congested_since)` of every direction resolved.
-    since: Arc<Mutex<Vec<SinceCell>>>,
+    dirs: Arc<Mutex<Vec<DirCell>>>,
 }
 
-/// A direction's `congested_since` cell with its checkpoint and direction.
-type SinceCell = (String, Direction, Arc<AtomicI64>);
+/// A direction's cells with its checkpoint and direction.
+type DirCell = (String, Direction, Arc<DirCells>);
 
 /// The congestion gauges of one checkpoint direction, read at one moment (NaN as the
 /// gauge has it: unknown).
@@ -87,6 +87,8 @@ pub struct DirReading {
     pub p95_seconds: f64,
     pub level_of_service: f64,
     pub congested: bool,
+    /// Source partitions that fed the direction recently.
+    pub partitions: f64,
     pub congested_since_ms: Option<i64>,
 }
 
@@ -106,104 +108,58 @@ impl DirReading {
             p95_seconds: f64::NAN,
             level_of_service: f64::NAN,
             congested: false,
+            partitions: 0.0,
             congested_since_ms: None,
         }
     }
 }
 
-fn g(f: crate::engine::catalogue::Family) -> GaugeVec {
-    GaugeVec::new(f.opts(), f.labels).expect("valid gauge")
-}
-
-impl Default for CongestionFamilies {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl CongestionFamilies {
     pub fn new() -> Self {
-        CongestionFamilies {
-            arrival: g(crate::engine::catalogue::CHECKPOINT_ARRIVAL_RATE),
-            service: g(crate::engine::catalogue::CHECKPOINT_SERVICE_RATE),
-            open: g(crate::engine::catalogue::CHECKPOINT_OPEN_LANES),
-            lanes: g(crate::engine::catalogue::CHECKPOINT_LANES),
-            recommended: g(crate::engine::catalogue::CHECKPOINT_RECOMMENDED_LANES),
-            exceeded: g(crate::engine::catalogue::CHECKPOINT_CAPACITY_EXCEEDED),
-            wait_probability: g(crate::engine::catalogue::CHECKPOINT_WAIT_PROBABILITY),
-            p95: g(crate::engine::catalogue::CHECKPOINT_PASSAGE_P95),
-            los: g(crate::engine::catalogue::CHECKPOINT_LEVEL_OF_SERVICE),
-            congested: g(crate::engine::catalogue::CHECKPOINT_CONGESTED),
-            partitions: g(crate::engine::catalogue::CHECKPOINT_PARTITIONS),
-            since: Default::default(),
+        Self::default()
+    }
+
+    /// The cells of `checkpoint`/`direction`, at their start-up state.
+    pub fn dir(&self, checkpoint: &str, direction: Direction) -> DirGauges {
+        let cells = Arc::new(DirCells::default());
+        // Unknown until the first window: NaN, not a misleading zero.
+        cells.reset();
+        self.dirs.lock().unwrap_or_else(|e| e.into_inner()).push((
+            checkpoint.to_owned(),
+            direction,
+            cells.clone(),
+        ));
+        DirGauges(cells)
+    }
+
+    /// Call `f` with every direction's cells, in the order resolved.
+    pub fn each(&self, mut f: impl FnMut(&str, Direction, &DirCells)) {
+        for (checkpoint, direction, cells) in
+            self.dirs.lock().unwrap_or_else(|e| e.into_inner()).iter()
+        {
+            f(checkpoint, *direction, cells);
         }
     }
 
-    pub fn dir(&self, checkpoint: &str, direction: Direction) -> DirGauges {
-        let l = [checkpoint, direction.as_str()];
-        let d = DirGauges {
-            arrival: self.arrival.with_label_values(&l),
-            service: self.service.with_label_values(&l),
-            open: self.open.with_label_values(&l),
-            lanes: self.lanes.with_label_values(&l),
-            recommended: self.recommended.with_label_values(&l),
-            exceeded: self.exceeded.with_label_values(&l),
-            wait_probability: self.wait_probability.with_label_values(&l),
-            p95: self.p95.with_label_values(&l),
-            los: self.los.with_label_values(&l),
-            congested: self.congested.with_label_values(&l),
-            partitions: self.partitions.with_label_values(&l),
-            congested_since: Arc::new(AtomicI64::new(i64::MIN)),
-        };
-        self.since.lock().unwrap_or_else(|e| e.into_inner()).push((
-            checkpoint.to_owned(),
-            direction,
-            d.congested_since.clone(),
-        ));
-        // Unknown until the first window: NaN, not a misleading zero.
-        d.reset();
-        d
-    }
-
-    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        [
-            &self.arrival,
-            &self.service,
-            &self.open,
-            &self.lanes,
-            &self.recommended,
-            &self.exceeded,
-            &self.wait_probability,
-            &self.p95,
-            &self.los,
-            &self.congested,
-            &self.partitions,
-        ]
-        .into_iter()
-        .map(|v| Box::new(v.clone()) as Box<dyn Collector>)
-        .collect()
-    }
-
-    /// Every direction's gauges as they are now, in the order the directions were
+    /// Every direction's cells as they are now, in the order the directions were
     /// resolved (the registry's first).
     pub fn read(&self) -> Vec<DirReading> {
-        let dirs = self.since.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner()).clone();
         dirs.into_iter()
-            .map(|(checkpoint, direction, since)| {
-                let l = [checkpoint.as_str(), direction.as_str()];
-                let v = |f: &GaugeVec| f.with_label_values(&l).get();
-                let since = since.load(Ordering::Relaxed);
+            .map(|(checkpoint, direction, c)| {
+                let since = c.congested_since.load(Ordering::Relaxed);
                 DirReading {
-                    arrival_per_minute: v(&self.arrival),
-                    service_per_minute: v(&self.service),
-                    open_lanes: v(&self.open),
-                    lanes: v(&self.lanes),
-                    recommended_lanes: v(&self.recommended),
-                    capacity_exceeded: v(&self.exceeded) == 1.0,
-                    wait_probability: v(&self.wait_probability),
-                    p95_seconds: v(&self.p95),
-                    level_of_service: v(&self.los),
-                    congested: v(&self.congested) == 1.0,
+                    arrival_per_minute: c.arrival.get(),
+                    service_per_minute: c.service.get(),
+                    open_lanes: c.open.get(),
+                    lanes: c.lanes.get(),
+                    recommended_lanes: c.recommended.get(),
+                    capacity_exceeded: c.exceeded.get() == 1.0,
+                    wait_probability: c.wait_probability.get(),
+                    p95_seconds: c.p95.get(),
+                    level_of_service: c.los.get(),
+                    congested: c.congested.get() == 1.0,
+                    partitions: c.partitions.get(),
                     congested_since_ms: (since != i64::MIN).then_some(since),
                     checkpoint,
                     direction,

@@ -2,6 +2,7 @@
 //! connectivity, commit and dead-letter outcomes, from librdkafka's statistics and
 //! callbacks.
 
+use crate::export::FamilyOpts;
 use prometheus::core::Collector;
 use prometheus::{GaugeVec, IntCounterVec, IntGauge};
 use rdkafka::statistics::Statistics;
