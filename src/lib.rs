@@ -28,12 +28,15 @@
 //! - [`replay`]: post-event analysis from Kafka or a JSONL file through the same
 //!   pipeline: table/JSON/CSV report, HTML charts, OpenMetrics backfill.
 //! - [`simulate`]: the commuter-traffic simulator (queueing model per lane) and its sinks.
+//! - [`cli`]: the command line: every flag of the `lanewatch` binary, clap derives,
+//!   converted to the library's option structs; nothing imports it.
 //!
 //! The benchmarks are a second binary, `lanewatch-bench` (`src/bin/lanewatch-bench/`),
 //! built on this library's public API: the `lanewatch` binary carries none of them.
 
 pub mod board;
 pub mod catalogue;
+pub mod cli;
 pub mod config;
 pub mod congestion;
 pub mod dedup;
