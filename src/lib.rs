@@ -3,11 +3,12 @@
 //! lanewatch: per-lane latency and throughput of road checkpoints — lane-passage events
 //! from Kafka become Prometheus histograms, windowed quantiles and throughput per lane.
 //!
-//! Tiers, and imports point one way: **demo → service, simulator → engine**. The
-//! engine (`src/engine/`) imports nothing outside its folder; the service imports the
-//! engine; the simulator imports the engine and reads its registry through `config`;
-//! `demo` joins the service and the simulator. (`../shared/tools/module-deps` prints
-//! the module graph: `engine` has no edge out, and it finds no cycle.)
+//! Tiers, and imports point one way: **cli → demo → service, simulator → engine**.
+//! The engine (`src/engine/`) imports nothing outside its folder; the service imports
+//! the engine; the simulator imports the engine and reads its registry through
+//! `config`; `demo` joins the service and the simulator; nothing imports the CLI.
+//! (`../shared/tools/module-deps` prints the module graph: `engine` has no edge out,
+//! no module has an edge to `cli`, and there is no cycle.)
 //!
 //! **Engine** (`src/engine/`, re-exported here so paths read `lanewatch::event`):
 //! - [`event`]: parsing and validation of one message into an [`event::Event`] or a
@@ -43,10 +44,15 @@
 //!   ground truth and its sinks.
 //! - [`demo`]: `lanewatch demo` — mock-cluster broker + simulator + live service.
 //!
+//! **Command line** (on top):
+//! - [`cli`]: every flag of the `lanewatch` binary (clap derives), converted to the
+//!   library's option structs; nothing imports it.
+//!
 //! The benchmarks are a second binary, `lanewatch-bench` (`src/bin/lanewatch-bench/`),
 //! built on this library's public API: the `lanewatch` binary carries none of them.
 
 pub mod board;
+pub mod cli;
 pub mod config;
 pub mod demo;
 mod engine;

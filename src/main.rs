@@ -1,61 +1,16 @@
-//! The `lanewatch` binary: parses flags, sets up logging, calls the library, and exits
-//! with the status the library's error names (2: a user error, 1: a failure at run time).
+//! The `lanewatch` binary: parses flags (`lanewatch::cli`), sets up logging, calls the
+//! library, and exits with the status the library's error names (2: a user error, 1: a
+//! failure at run time).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use lanewatch::cli::{Command, LogFormat};
 use lanewatch::exit::Failure;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Parser)]
-#[command(
-    name = "lanewatch",
-    version,
-    about = "Per-lane latency and throughput of road checkpoints, from Kafka to Prometheus"
-)]
-struct Cli {
-    /// Log format.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LANEWATCH_LOG_FORMAT")]
-    log_format: LogFormat,
-    /// Time zone of the human log format's timestamps (an IANA name; JSON logs are UTC).
-    #[arg(long, global = true, default_value = lanewatch::time::DEFAULT_ZONE, env = "LANEWATCH_LOG_TIME_ZONE", value_parser = lanewatch::time::zone)]
-    log_time_zone: lanewatch::time::Zone,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Human,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// The live service: consume, aggregate, serve /metrics, /healthz, /readyz.
-    Run {
-        /// Configuration file (TOML).
-        #[arg(long, short, default_value = "config/lanewatch.toml")]
-        config: PathBuf,
-    },
-    /// Validate a configuration and say exactly what is wrong.
-    CheckConfig {
-        #[arg(long, short, default_value = "config/lanewatch.toml")]
-        config: PathBuf,
-    },
-    /// The whole system in one process: embedded Kafka, simulated traffic, live metrics.
-    Demo(lanewatch::demo::DemoArgs),
-    /// Realistic commuter traffic into Kafka or a JSONL file.
-    Simulate(lanewatch::simulate::SimulateArgs),
-    /// Post-event analysis of a time range from Kafka or a JSONL file: report (table,
-    /// JSON, CSV, HTML with charts) and OpenMetrics for Prometheus backfill.
-    Replay(lanewatch::replay::ReplayArgs),
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = lanewatch::cli::parse();
     // The demo's table is redrawn in place on a terminal: an info log line between two
     // redraws would tear it, so there only warnings are logged (unless RUST_LOG says).
     let table = matches!(cli.command, Command::Demo(_)) && std::io::stderr().is_terminal();
@@ -79,9 +34,9 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Command::Demo(args) => in_runtime(|shutdown| lanewatch::demo::run(args, shutdown)),
+        Command::Demo(args) => in_runtime(|shutdown| lanewatch::demo::run(args.into(), shutdown)),
         Command::Simulate(args) => in_runtime(|shutdown| async move {
-            let s = lanewatch::simulate::run(args, shutdown).await?;
+            let s = lanewatch::simulate::run(args.into(), shutdown).await?;
             tracing::info!(
                 written = s.written,
                 interrupted = s.interrupted,
@@ -101,7 +56,7 @@ fn main() -> ExitCode {
                     rt.block_on(lanewatch::run::cancel_on_signals(s2));
                 }
             });
-            match lanewatch::replay::run(args, shutdown) {
+            match lanewatch::replay::run(args.into(), shutdown) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),
             }

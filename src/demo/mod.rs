@@ -44,16 +44,14 @@ impl crate::exit::Failure for DemoError {
     }
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct DemoArgs {
+/// What `lanewatch demo` is asked to do: its flags as values.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
     /// Where to serve /metrics, /healthz and /readyz (port 0: any free port).
-    #[arg(long, default_value = "127.0.0.1:9898")]
     pub listen: SocketAddr,
-    /// Simulated minutes per real minute.
-    #[arg(long, default_value_t = 60.0)]
+    /// Simulated minutes per real minute (1 to 120).
     pub speed: f64,
     /// Simulator seed (same seed, same traffic).
-    #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
 
@@ -66,7 +64,7 @@ fn morning_peak_start(now_ms: i64) -> i64 {
     local_midnight(now_ms) - DAY_MS + 6 * 3_600_000 + 30 * 60_000
 }
 
-pub async fn run(args: DemoArgs, shutdown: CancellationToken) -> Result<(), DemoError> {
+pub async fn run(args: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
     if !(1.0..=120.0).contains(&args.speed) {
         return Err(DemoError::Speed);
     }

@@ -24,79 +24,55 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError, Registry, load_registry};
 use crate::pipeline::{Outcome, Pipeline};
 use crate::source::file::{FileError, Input};
-use crate::time::parse_timestamp;
 pub use observer::ReplayObserver;
 pub use report::Report;
 
 /// Report format on standard output (or `--output`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
     Csv,
 }
 
-/// Arguments of `lanewatch replay`.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "replay",
-    about = "Post-event analysis of a time range from a JSONL file or Kafka"
-)]
-pub struct ReplayArgs {
+/// What `lanewatch replay` is asked to do: its flags as values (times and durations
+/// in Unix milliseconds).
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
     /// Configuration file: registry, event limits, allowed lateness, buckets, [kafka].
-    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Checkpoint registry alone (instead of --config).
-    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    /// Checkpoint registry alone (instead of `config`).
     pub registry: Option<PathBuf>,
     /// JSONL file of events, one per line; `-` for stdin; gzip when it ends in `.gz`.
-    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["brokers", "topic"])]
     pub input: Option<PathBuf>,
-    /// Kafka bootstrap servers (default: source.brokers of --config).
-    #[arg(long, value_name = "HOST:PORT[,...]")]
+    /// Kafka bootstrap servers (default: source.brokers of `config`).
     pub brokers: Option<String>,
-    /// Kafka topic (default: source.topic of --config, else checkpoint.passages).
-    #[arg(long)]
+    /// Kafka topic (default: source.topic of `config`, else checkpoint.passages).
     pub topic: Option<String>,
-    /// Start of the range, inclusive, by departed_at (RFC 3339 or Unix ms).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// Start of the range, inclusive, by departed_at.
     pub from: Option<i64>,
-    /// End of the range, exclusive, by departed_at (RFC 3339 or Unix ms).
-    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    /// End of the range, exclusive, by departed_at.
     pub to: Option<i64>,
     /// Report window, aligned to the Unix epoch (whole seconds).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration_ms)]
     pub window: i64,
-    /// Allowed lateness (default: windows.allowed_lateness of the configuration, 2m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    /// Allowed lateness (default: windows.allowed_lateness of the configuration).
     pub lateness: Option<i64>,
-    /// Override `congestion.enter_p95` of the configuration (default 10m): a checkpoint
-    /// direction becomes congested when the p95 passage time of a window reaches it,
-    /// and leaves below `congestion.leave_p95` (lowered to 70% of this if not below it).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    /// Override of `congestion.enter_p95` (`leave_p95` lowered to 70% of it if not
+    /// below it).
     pub congestion_threshold: Option<i64>,
-    /// Write every time of the report in this IANA zone (e.g. Europe/Berlin, UTC)
-    /// instead of each checkpoint's registry `time_zone` (default Asia/Shanghai).
-    #[arg(long, value_name = "ZONE", value_parser = crate::time::zone)]
+    /// Every time of the report in this zone instead of each checkpoint's `time_zone`.
     pub tz: Option<crate::time::Zone>,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write the report here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Also write a self-contained HTML report with charts.
-    #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Also write OpenMetrics samples for `promtool tsdb create-blocks-from openmetrics`.
-    #[arg(long, value_name = "FILE")]
+    /// Also write OpenMetrics samples for Prometheus backfill.
     pub openmetrics: Option<PathBuf>,
     /// No progress bar (it is drawn only when stderr is a terminal anyway).
-    #[arg(long)]
     pub no_progress: bool,
-    /// Write a report even when no event was analysed (by default that is an error
-    /// saying why: an empty input, a range that matched nothing, …).
-    #[arg(long)]
+    /// Write a report even when no event was analysed.
     pub allow_empty: bool,
 }
 
@@ -178,31 +154,6 @@ impl crate::exit::Failure for ReplayError {
             ReplayError::Write { source, .. } => crate::exit::path_refused(source),
         }
     }
-}
-
-fn parse_time(s: &str) -> Result<i64, String> {
-    if let Ok(ms) = s.parse::<i64>() {
-        let (lo, hi) = (
-            jiff::Timestamp::MIN.as_millisecond(),
-            jiff::Timestamp::MAX.as_millisecond(),
-        );
-        return if (lo..=hi).contains(&ms) {
-            Ok(ms)
-        } else {
-            Err(format!(
-                "Unix milliseconds must lie in years -9999..=9999 ({lo}..={hi})"
-            ))
-        };
-    }
-    parse_timestamp(s).ok_or_else(|| {
-        "not a time: write RFC 3339 with an offset (2026-11-26T06:30:00+08:00) or Unix milliseconds"
-            .to_string()
-    })
-}
-
-fn parse_duration_ms(s: &str) -> Result<i64, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e}: write e.g. 5m, 90s, 1h"))?;
-    i64::try_from(d.as_millis()).map_err(|_| "too long".to_string())
 }
 
 /// What a replay produced: the report and the pipeline it ran (its observer holds the
@@ -297,7 +248,7 @@ fn split_of(partition: i32) -> u32 {
     u32::try_from(partition).unwrap_or(0)
 }
 
-fn load_config(args: &ReplayArgs) -> Result<Config, ReplayError> {
+fn load_config(args: &ReplayOptions) -> Result<Config, ReplayError> {
     if args.window < 1000 || args.window % 1000 != 0 {
         return Err(ReplayError::BadWindow(args.window));
     }
@@ -318,7 +269,7 @@ fn load_config(args: &ReplayArgs) -> Result<Config, ReplayError> {
 }
 
 /// Run the replay and return the report, writing nothing.
-pub fn replay(args: &ReplayArgs, shutdown: &CancellationToken) -> Result<Replayed, ReplayError> {
+pub fn replay(args: &ReplayOptions, shutdown: &CancellationToken) -> Result<Replayed, ReplayError> {
     let config = load_config(args)?;
     let zones = report::Zones::new(&config.registry, args.tz.clone());
     let at = |t: i64| crate::time::format_in(t, zones.report());
@@ -456,7 +407,7 @@ fn write_file(
 /// `lanewatch replay`: replay, then write the report (stdout or `--output`), and the
 /// `--html` and `--openmetrics` files. Synchronous (Kafka is read on this thread);
 /// `shutdown` stops it early with [`ReplayError::Interrupted`].
-pub fn run(args: ReplayArgs, shutdown: CancellationToken) -> Result<(), ReplayError> {
+pub fn run(args: ReplayOptions, shutdown: CancellationToken) -> Result<(), ReplayError> {
     let r = replay(&args, &shutdown)?;
     let write_report = |w: &mut dyn Write| match args.format {
         Format::Table => format::write_table(&r.report, w),

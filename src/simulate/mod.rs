@@ -11,8 +11,9 @@
 //! - [`sim`]: [`Simulator`], the stations merged into messages in delivery order;
 //!   [`check`]: its options validated against the registry.
 //! - [`payload`]: the event JSON; [`imperfect`]: duplicates, late and malformed messages.
-//! - [`args`]: the `lanewatch simulate` flags; [`sink`]: Kafka and JSONL outputs;
-//!   [`runner`]: pacing and shutdown ([`run`], [`run_simulator`], [`run_with_truth`]).
+//! - [`args`]: what `lanewatch simulate` is asked to do ([`SimulateOptions`]);
+//!   [`sink`]: Kafka and JSONL outputs; [`runner`]: pacing and shutdown ([`run`],
+//!   [`run_simulator`], [`run_with_truth`]).
 //! - [`truth`]: the ground truth per checkpoint direction and window (`--truth FILE`,
 //!   [`Simulator::with_truth`]): true arrivals, passage times, queues, lanes open and
 //!   the Erlang C advice on the true rates, to check the service against.
@@ -29,7 +30,7 @@ pub mod sim;
 pub mod sink;
 pub mod truth;
 
-pub use args::{SimulateArgs, Speed};
+pub use args::{SimulateOptions, Speed};
 pub use check::{Incident, OpenLanes};
 pub use error::SimError;
 pub use imperfect::Imperfections;

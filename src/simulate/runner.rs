@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{SimulateArgs, Speed};
+use super::args::{SimulateOptions, Speed};
 use super::error::SimError;
 use super::sim::SimStats;
 use super::sim::Simulator;
@@ -35,7 +35,10 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `lanewatch simulate`: load the registry, build the simulator and run it.
-pub async fn run(args: SimulateArgs, shutdown: CancellationToken) -> Result<SimSummary, SimError> {
+pub async fn run(
+    args: SimulateOptions,
+    shutdown: CancellationToken,
+) -> Result<SimSummary, SimError> {
     let registry = crate::config::load_registry(&args.registry)?;
     let options = args.options(crate::time::now_ms())?;
     let truth = args.truth_options()?;

@@ -63,7 +63,7 @@ fn the_backfill_writes_its_families_as_the_live_exposition_does() {
         );
     }
     std::fs::write(&input, text).unwrap();
-    let args = <lanewatch::replay::ReplayArgs as clap::Parser>::try_parse_from([
+    let args = <lanewatch::cli::ReplayArgs as clap::Parser>::try_parse_from([
         "replay",
         "--no-progress",
         "--input",
@@ -74,7 +74,7 @@ fn the_backfill_writes_its_families_as_the_live_exposition_does() {
         om.to_str().unwrap(),
     ])
     .unwrap();
-    lanewatch::replay::run(args, tokio_util::sync::CancellationToken::new()).unwrap();
+    lanewatch::replay::run(args.into(), tokio_util::sync::CancellationToken::new()).unwrap();
     let backfill = headers(&std::fs::read_to_string(&om).unwrap());
     assert_declared("backfill", &backfill);
     let live = headers(&crate::support::live_exposition());

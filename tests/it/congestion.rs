@@ -194,7 +194,7 @@ fn the_replay_report_carries_the_same_congestion_analysis() {
     let input = dir.path().join("morning.jsonl");
     std::fs::write(&input, lines).unwrap();
     let (_, live) = morning(2);
-    let args = lanewatch::replay::ReplayArgs::try_parse_from([
+    let args = lanewatch::cli::ReplayArgs::try_parse_from([
         "replay",
         "--input",
         input.to_str().unwrap(),
@@ -203,8 +203,8 @@ fn the_replay_report_carries_the_same_congestion_analysis() {
         "--no-progress",
     ])
     .unwrap();
-    let out =
-        lanewatch::replay::replay(&args, &tokio_util::sync::CancellationToken::new()).unwrap();
+    let out = lanewatch::replay::replay(&args.into(), &tokio_util::sync::CancellationToken::new())
+        .unwrap();
     let cp = out
         .report
         .checkpoints

@@ -6,7 +6,8 @@ use crate::support::replay as helpers;
 
 use clap::Parser;
 use helpers::replay;
-use lanewatch::replay::{ReplayArgs, ReplayError};
+use lanewatch::cli::ReplayArgs;
+use lanewatch::replay::ReplayError;
 
 fn err(args: &[&str]) -> (ReplayError, String) {
     let e = replay(args).expect_err("the replay must fail");

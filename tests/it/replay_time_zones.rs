@@ -317,7 +317,7 @@ fn a_daylight_saving_zone_changes_offset_within_one_report() {
 /// A zone that does not exist is refused at the flag, naming the fix.
 #[test]
 fn an_unknown_tz_is_refused_naming_the_fix() {
-    let e = <lanewatch::replay::ReplayArgs as clap::Parser>::try_parse_from([
+    let e = <lanewatch::cli::ReplayArgs as clap::Parser>::try_parse_from([
         "replay", "--input", "x.jsonl", "--tz", "Beijing",
     ])
     .expect_err("refused");

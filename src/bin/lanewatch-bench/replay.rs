@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lanewatch::replay::{ReplayArgs, ReplayError};
+use lanewatch::cli::ReplayArgs;
+use lanewatch::replay::ReplayError;
 use tokio_util::sync::CancellationToken;
 
 /// Replay `path` as `lanewatch replay` does: `(events read, seconds)`.
@@ -22,7 +23,7 @@ pub fn file(path: &Path) -> Result<(u64, f64), ReplayError> {
     ])
     .expect("valid replay arguments");
     let t = Instant::now();
-    let r = lanewatch::replay::replay(&args, &CancellationToken::new())?;
+    let r = lanewatch::replay::replay(&args.into(), &CancellationToken::new())?;
     let secs = t.elapsed().max(Duration::from_nanos(1)).as_secs_f64();
     Ok((r.report.events.read, secs))
 }

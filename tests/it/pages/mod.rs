@@ -315,7 +315,7 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
     }
     let om = dir.path().join("days.om");
     let report = dir.path().join("report.json");
-    let args = <lanewatch::replay::ReplayArgs as clap::Parser>::try_parse_from([
+    let args = <lanewatch::cli::ReplayArgs as clap::Parser>::try_parse_from([
         "replay",
         "--input",
         input.to_str().unwrap(),
@@ -330,7 +330,7 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
         "--no-progress",
     ])
     .unwrap();
-    lanewatch::replay::run(args, tokio_util::sync::CancellationToken::new()).unwrap();
+    lanewatch::replay::run(args.into(), tokio_util::sync::CancellationToken::new()).unwrap();
     let tsdb = dir.path().join("tsdb");
     let out = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics"])

@@ -9,9 +9,7 @@ use lanewatch::config::traffic::{DEFAULT_INBOUND_PROFILE, DEFAULT_OUTBOUND_PROFI
 use lanewatch::config::{Config, Registry, load_registry};
 use lanewatch::event::{Direction, Reason, parse};
 use lanewatch::pipeline::Pipeline;
-use lanewatch::simulate::{
-    EventKind, Imperfections, SimEvent, SimOptions, SimulateArgs, Simulator,
-};
+use lanewatch::simulate::{EventKind, Imperfections, SimEvent, SimOptions, Simulator};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::replay as helpers;
@@ -99,7 +97,7 @@ fn p95_of(
 #[derive(Parser)]
 struct Cli {
     #[command(flatten)]
-    args: SimulateArgs,
+    args: lanewatch::cli::SimulateArgs,
 }
 
 async fn run_to_file(path: &Path, seed: &str) -> lanewatch::simulate::SimSummary {
@@ -127,7 +125,7 @@ async fn run_to_file(path: &Path, seed: &str) -> lanewatch::simulate::SimSummary
     ])
     .expect("flags parse")
     .args;
-    lanewatch::simulate::run(args, CancellationToken::new())
+    lanewatch::simulate::run(args.into(), CancellationToken::new())
         .await
         .expect("run")
 }

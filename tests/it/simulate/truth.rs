@@ -354,7 +354,7 @@ async fn run_cli(events: &Path, truth: Option<&Path>) -> lanewatch::simulate::Si
         argv.extend(["--truth".into(), t.to_str().unwrap().into()]);
     }
     let args = Cli::try_parse_from(argv).expect("flags parse").args;
-    lanewatch::simulate::run(args, CancellationToken::new())
+    lanewatch::simulate::run(args.into(), CancellationToken::new())
         .await
         .expect("run")
 }

@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use lanewatch::replay::{ReplayArgs, run};
+use lanewatch::cli::ReplayArgs;
+use lanewatch::replay::run;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio_util::sync::CancellationToken;
@@ -199,7 +200,7 @@ pub fn replay(args: &[&str]) -> Result<(), lanewatch::replay::ReplayError> {
     let mut v = vec!["replay", "--no-progress"];
     v.extend_from_slice(args);
     let a = <ReplayArgs as clap::Parser>::try_parse_from(v).expect("arguments parse");
-    run(a, CancellationToken::new())
+    run(a.into(), CancellationToken::new())
 }
 
 /// Run a replay writing `--format json` into `dir/name` and parse it.
