@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::board::Board;
 use crate::config::Config;
+use crate::engine::pipeline::Observer;
+use crate::engine::pipeline::Pipeline;
 use crate::export::http::{HttpError, HttpServer};
 use crate::export::metrics::Metrics;
 use crate::health::Health;
-use crate::pipeline::Observer;
-use crate::pipeline::Pipeline;
 use crate::source::kafka::{self, SourceError, SourceMetrics, SourceSummary};
 
 /// Errors that end the live service.

@@ -20,12 +20,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::congestion::metrics::{CongestionFamilies, DirReading};
-use crate::congestion::state::los_letter;
-use crate::event::Direction;
+use crate::engine::congestion::metrics::{CongestionFamilies, DirReading};
+use crate::engine::congestion::state::los_letter;
+use crate::engine::event::Direction;
+use crate::engine::lanes::{LaneSeries, LaneStats, window_label};
+use crate::engine::time::Zone;
 use crate::health::Health;
-use crate::lanes::{LaneSeries, LaneStats, window_label};
-use crate::time::Zone;
 
 /// The page, its style sheet and script, served from the binary.
 pub const PAGE_HTML: &str = include_str!("assets/board.html");
@@ -171,11 +171,11 @@ fn duration_text(s: f64) -> String {
 impl Snapshot {
     /// The board of a server without a pipeline.
     pub fn empty(now_ms: i64) -> Snapshot {
-        let zone = crate::time::default_zone();
+        let zone = crate::engine::time::default_zone();
         Snapshot {
             version: API_VERSION,
-            generated_at: crate::time::format_in(now_ms, &zone),
-            time_zone: crate::time::zone_name(&zone),
+            generated_at: crate::engine::time::format_in(now_ms, &zone),
+            time_zone: crate::engine::time::zone_name(&zone),
             window: String::new(),
             ready: false,
             mirrored_alerts: MIRRORED,
@@ -200,7 +200,7 @@ impl Board {
             .collect();
         let zone = match zones.first() {
             Some(z) if zones.iter().all(|o| o == z) => (*z).clone(),
-            _ => crate::time::default_zone(),
+            _ => crate::engine::time::default_zone(),
         };
         Board(Arc::new(Inner {
             families,
@@ -264,7 +264,7 @@ impl Board {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tick.tick() => self.sample(crate::time::now_ms()),
+                _ = tick.tick() => self.sample(crate::engine::time::now_ms()),
             }
         }
     }
@@ -326,8 +326,8 @@ impl Board {
         }
         Snapshot {
             version: API_VERSION,
-            generated_at: crate::time::format_in(now_ms, &inner.zone),
-            time_zone: crate::time::zone_name(&inner.zone),
+            generated_at: crate::engine::time::format_in(now_ms, &inner.zone),
+            time_zone: crate::engine::time::zone_name(&inner.zone),
             window: inner.window.clone(),
             ready: inner.health.ready().is_ok(),
             mirrored_alerts: MIRRORED,
@@ -367,7 +367,7 @@ impl Board {
             .map(|ring| {
                 ring.iter()
                     .map(|p| HistoryPoint {
-                        t: crate::time::format_in(p.t_ms, zone),
+                        t: crate::engine::time::format_in(p.t_ms, zone),
                         p95_seconds: finite(p.p95_s),
                         arrival_per_minute: finite(p.arrival),
                     })
@@ -391,7 +391,7 @@ impl Board {
             congested_since: d
                 .congested_since_ms
                 .filter(|_| d.congested)
-                .map(|ms| crate::time::format_in(ms, zone)),
+                .map(|ms| crate::engine::time::format_in(ms, zone)),
             pages,
             history,
             lanes: Vec::new(),
@@ -431,8 +431,9 @@ impl Board {
             p95_seconds: inner
                 .p95_idx
                 .and_then(|q| finite(l.quantile(inner.window_idx, q).get())),
-            last_departure: (last > 0.0)
-                .then(|| crate::time::format_in((last * 1000.0).round() as i64, &inner.zone)),
+            last_departure: (last > 0.0).then(|| {
+                crate::engine::time::format_in((last * 1000.0).round() as i64, &inner.zone)
+            }),
             silent_seconds: gap,
             scheduled_open,
             stalled,

@@ -2,8 +2,8 @@
 //! behind `LaneStalled`, the history ring and the JSON shape.
 
 use super::*;
-use crate::event::Direction;
-use crate::lanes::LaneTraits;
+use crate::engine::event::Direction;
+use crate::engine::lanes::LaneTraits;
 
 const REGISTRY: &str = r#"
 [[checkpoint]]

@@ -34,8 +34,8 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LANEWATCH_LOG_FORMAT")]
     pub log_format: LogFormat,
     /// Time zone of the human log format's timestamps (an IANA name; JSON logs are UTC).
-    #[arg(long, global = true, default_value = crate::time::DEFAULT_ZONE, env = "LANEWATCH_LOG_TIME_ZONE", value_parser = crate::time::zone)]
-    pub log_time_zone: crate::time::Zone,
+    #[arg(long, global = true, default_value = crate::engine::time::DEFAULT_ZONE, env = "LANEWATCH_LOG_TIME_ZONE", value_parser = crate::engine::time::zone)]
+    pub log_time_zone: crate::engine::time::Zone,
     #[command(subcommand)]
     pub command: Command,
 }

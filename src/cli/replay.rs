@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::engine::time::{self, Zone};
 use crate::replay::{self, ReplayOptions};
-use crate::time::{self, Zone};
 
 /// Report format on standard output (or `--output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

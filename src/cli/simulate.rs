@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::event::Reason;
+use crate::engine::event::Reason;
 use crate::simulate::args::{parse_incident_arg, parse_open_lanes};
 use crate::simulate::{Incident, OpenLanes, SimulateOptions, Speed};
 
@@ -133,7 +133,7 @@ impl From<SimulateArgs> for SimulateOptions {
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
-    crate::time::parse_timestamp(s).ok_or_else(|| {
+    crate::engine::time::parse_timestamp(s).ok_or_else(|| {
         format!("{s:?} is not an RFC 3339 time with offset: write e.g. 2026-11-26T06:00:00+08:00")
     })
 }
@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(o.end_ms - o.start_ms, 2 * 3_600_000);
         assert_eq!(
             o.start_ms,
-            crate::time::parse_timestamp("2026-11-26T06:00:00+08:00").unwrap()
+            crate::engine::time::parse_timestamp("2026-11-26T06:00:00+08:00").unwrap()
         );
         assert_eq!(a.speed, Speed::Max);
         assert_eq!(a.output(), Output::Stdout);

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::settings::{Buckets, CongestionConfig, Settings, WindowConfig};
+pub use crate::engine::settings::{Buckets, CongestionConfig, Settings, WindowConfig};
 use raw::*;
 pub use raw::{
     DEFAULT_DELAY_BUCKETS, DEFAULT_HEADWAY_BUCKETS, DEFAULT_INSPECTION_BUCKETS, DEFAULT_LOS_BANDS_S,
@@ -109,7 +109,7 @@ pub struct SourceConfig {
 }
 
 /// Limits an event must satisfy, owned by the event parser (config only fills them).
-pub use crate::event::EventLimits;
+pub use crate::engine::event::EventLimits;
 
 #[derive(Debug, Clone)]
 pub struct HttpConfig {

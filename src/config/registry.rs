@@ -1,5 +1,5 @@
 //! Reading the checkpoint registry (`config/checkpoints.toml`): its raw TOML form and
-//! its validation into the engine's [`crate::registry::Registry`], with the simulator's
+//! its validation into the engine's [`crate::engine::registry::Registry`], with the simulator's
 //! traffic tables as the registry's extra data.
 
 use std::collections::HashSet;
@@ -8,13 +8,15 @@ use serde::Deserialize;
 
 use super::Problems;
 use super::traffic::{RawTraffic, Traffic};
-use crate::event::{Direction, valid_checkpoint, valid_lane};
-pub use crate::registry::{INSPECTION_P999_OVER_MEAN, LaneDef, LaneKind, default_inspection_s};
+use crate::engine::event::{Direction, valid_checkpoint, valid_lane};
+pub use crate::engine::registry::{
+    INSPECTION_P999_OVER_MEAN, LaneDef, LaneKind, default_inspection_s,
+};
 
 /// The registry as the configuration reads it: lanes and the simulator's traffic tables.
-pub type Registry = crate::registry::Registry<Traffic>;
+pub type Registry = crate::engine::registry::Registry<Traffic>;
 /// One checkpoint of it.
-pub type Checkpoint = crate::registry::Checkpoint<Traffic>;
+pub type Checkpoint = crate::engine::registry::Checkpoint<Traffic>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,7 +130,7 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
         let traffic = super::traffic::validate(rc.traffic, &format!("{at}.traffic"), p);
         let mut inspection_s = default_inspection_s();
         for (class, d) in &rc.inspection {
-            match crate::event::VehicleClass::ALL
+            match crate::engine::event::VehicleClass::ALL
                 .iter()
                 .position(|c| c.as_str() == class)
             {
@@ -143,12 +145,12 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
                 ),
             }
         }
-        let zone = match rc.time_zone.as_deref().map(crate::time::zone) {
-            None => crate::time::default_zone(),
+        let zone = match rc.time_zone.as_deref().map(crate::engine::time::zone) {
+            None => crate::engine::time::default_zone(),
             Some(Ok(z)) => z,
             Some(Err(e)) => {
                 p.push(format!("{at}.time_zone"), e);
-                crate::time::default_zone()
+                crate::engine::time::default_zone()
             }
         };
         checkpoints.push(Checkpoint {
@@ -203,13 +205,13 @@ mod tests {
         let (r, problems) = registry("[[checkpoint]]\nid = \"a\"\n");
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
-            crate::time::zone_name(&r.checkpoints[0].zone),
+            crate::engine::time::zone_name(&r.checkpoints[0].zone),
             "Asia/Shanghai"
         );
         let (r, problems) = registry("[[checkpoint]]\nid = \"a\"\ntime_zone = \"Europe/Berlin\"\n");
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
-            crate::time::zone_name(&r.checkpoints[0].zone),
+            crate::engine::time::zone_name(&r.checkpoints[0].zone),
             "Europe/Berlin"
         );
         let (_, problems) = registry("[[checkpoint]]\nid = \"a\"\ntime_zone = \"Beijing\"\n");

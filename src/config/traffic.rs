@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Problems;
-use crate::event::{Direction, VehicleClass};
+use crate::engine::event::{Direction, VehicleClass};
 
 /// Default inbound day profile, one factor of the peak rate per local half hour from
 /// 00:00: quiet night, commuter peak 06:30–09:00, steady day, light evening return.
@@ -39,7 +39,7 @@ pub const CLASSES: [VehicleClass; 6] = VehicleClass::ALL;
 pub const DEFAULT_MIX: [f64; 6] = [0.84, 0.04, 0.04, 0.05, 0.02, 0.01];
 
 /// Default median inspection time per class and its spread: the engine's defaults.
-pub use crate::registry::{DEFAULT_SERVICE_S, DEFAULT_SERVICE_SIGMA};
+pub use crate::engine::registry::{DEFAULT_SERVICE_S, DEFAULT_SERVICE_SIGMA};
 
 /// Default factor of inspection times leaving Beijing: the check is lighter outbound.
 pub const DEFAULT_OUTBOUND_SERVICE_FACTOR: f64 = 0.6;
@@ -304,7 +304,7 @@ pub fn parse_incident(s: &str) -> Result<IncidentSpec, String> {
     let direction = direction.parse::<Direction>().map_err(|e| e.to_string())?;
     let lanes = match lane {
         "*" => LaneSel::All,
-        l if crate::event::valid_lane(l) => LaneSel::One(l.to_string()),
+        l if crate::engine::event::valid_lane(l) => LaneSel::One(l.to_string()),
         l => {
             return Err(format!(
                 "{l:?} is not a lane id ([A-Za-z0-9_-]{{1,16}}) or '*'"

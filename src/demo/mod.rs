@@ -96,7 +96,7 @@ pub async fn run(args: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     );
     println!("  Ctrl-C stops everything.");
 
-    let start_ms = morning_peak_start(crate::time::now_ms());
+    let start_ms = morning_peak_start(crate::engine::time::now_ms());
     let mut opts = SimOptions::new(start_ms, start_ms + DAY_MS);
     opts.seed = args.seed;
     let sim = Simulator::new(&config.registry, opts)?;
@@ -206,12 +206,12 @@ mod tests {
     #[test]
     fn the_demo_starts_at_yesterdays_morning_peak_in_beijing() {
         // 2026-11-26T10:00:00+08:00 → 2026-11-25T06:30:00+08:00.
-        let now = crate::time::parse_timestamp("2026-11-26T10:00:00+08:00").unwrap();
-        let want = crate::time::parse_timestamp("2026-11-25T06:30:00+08:00").unwrap();
+        let now = crate::engine::time::parse_timestamp("2026-11-26T10:00:00+08:00").unwrap();
+        let want = crate::engine::time::parse_timestamp("2026-11-25T06:30:00+08:00").unwrap();
         assert_eq!(super::morning_peak_start(now), want);
         // Just after midnight Beijing time (16:30 UTC the day before).
-        let now = crate::time::parse_timestamp("2026-11-26T00:10:00+08:00").unwrap();
-        let want = crate::time::parse_timestamp("2026-11-25T06:30:00+08:00").unwrap();
+        let now = crate::engine::time::parse_timestamp("2026-11-26T00:10:00+08:00").unwrap();
+        let want = crate::engine::time::parse_timestamp("2026-11-25T06:30:00+08:00").unwrap();
         assert_eq!(super::morning_peak_start(now), want);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use prometheus::Registry;
 use prometheus::proto::{Metric, MetricFamily, MetricType};
 
-use crate::congestion::state::los_letter;
+use crate::engine::congestion::state::los_letter;
 
 /// One checkpoint direction as its gauges have it (NaN: not known yet).
 #[derive(Debug, Clone, PartialEq)]
@@ -55,8 +55,8 @@ pub struct Snapshot {
     pub dirs: Vec<DirStatus>,
 }
 
-const EVENTS: &str = crate::catalogue::EVENTS_RECEIVED.name;
-const NEWEST: &str = crate::catalogue::NEWEST_EVENT_TIMESTAMP.name;
+const EVENTS: &str = crate::engine::catalogue::EVENTS_RECEIVED.name;
+const NEWEST: &str = crate::engine::catalogue::NEWEST_EVENT_TIMESTAMP.name;
 
 /// The snapshot of what `registry` holds now.
 pub fn snapshot(registry: &Registry) -> Snapshot {
@@ -79,7 +79,7 @@ pub fn from_families(families: &[MetricFamily]) -> Snapshot {
             newest_event_s = (v.is_finite() && v > 0.0).then_some(v);
             continue;
         }
-        use crate::catalogue as cat;
+        use crate::engine::catalogue as cat;
         let set: fn(&mut DirStatus, f64) = match name {
             n if n == cat::CHECKPOINT_PASSAGE_P95.name => |d, v| d.p95_passage_s = v,
             n if n == cat::CHECKPOINT_ARRIVAL_RATE.name => |d, v| d.arriving_per_min = v,
@@ -176,7 +176,7 @@ fn p95_min(d: &DirStatus) -> String {
 fn beijing(s: Option<f64>) -> Option<jiff::Zoned> {
     let s = s.filter(|s| s.is_finite())?;
     let ts = jiff::Timestamp::from_millisecond((s * 1000.0).round() as i64).ok()?;
-    Some(ts.to_zoned(crate::time::default_zone()))
+    Some(ts.to_zoned(crate::engine::time::default_zone()))
 }
 
 /// Parseable lines: `status events=N newest_event=<RFC 3339>`, then one
@@ -297,8 +297,8 @@ pub fn table(s: &Snapshot, colour: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::congestion::metrics::CongestionFamilies;
-    use crate::event::Direction;
+    use crate::engine::congestion::metrics::CongestionFamilies;
+    use crate::engine::event::Direction;
 
     fn registry() -> (Registry, CongestionFamilies) {
         let r = Registry::new();
@@ -367,7 +367,8 @@ mod tests {
         let newest = prometheus::Gauge::new(NEWEST, "x").unwrap();
         // 2026-11-25T07:31:02+08:00.
         newest.set(
-            crate::time::parse_timestamp("2026-11-25T07:31:02.400+08:00").unwrap() as f64 / 1e3,
+            crate::engine::time::parse_timestamp("2026-11-25T07:31:02.400+08:00").unwrap() as f64
+                / 1e3,
         );
         r.register(Box::new(received)).unwrap();
         r.register(Box::new(newest)).unwrap();

@@ -79,11 +79,13 @@ impl BasicAuth {
                 window: Instant::now(),
                 spent: Duration::ZERO,
             })),
-            bcrypt_seconds: Counter::with_opts(crate::catalogue::HTTP_AUTH_BCRYPT_SECONDS.opts())
-                .expect("valid counter"),
+            bcrypt_seconds: Counter::with_opts(
+                crate::engine::catalogue::HTTP_AUTH_BCRYPT_SECONDS.opts(),
+            )
+            .expect("valid counter"),
             checks: IntCounterVec::new(
-                crate::catalogue::HTTP_AUTH_CHECKS.opts(),
-                crate::catalogue::HTTP_AUTH_CHECKS.labels,
+                crate::engine::catalogue::HTTP_AUTH_CHECKS.opts(),
+                crate::engine::catalogue::HTTP_AUTH_CHECKS.labels,
             )
             .expect("valid counter"),
         }

@@ -7,10 +7,10 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, GaugeVec, IntCounter, IntCounterVec, IntGauge};
 
-use crate::catalogue::{self as cat, Family};
-use crate::congestion::metrics::CongestionFamilies;
-use crate::event::Reason;
-use crate::pipeline::{Observer, Pipeline, PipelineCounters};
+use crate::engine::catalogue::{self as cat, Family};
+use crate::engine::congestion::metrics::CongestionFamilies;
+use crate::engine::event::Reason;
+use crate::engine::pipeline::{Observer, Pipeline, PipelineCounters};
 
 /// Everything of `pipeline` that goes through the registry: its counters and the
 /// congestion gauges (the lanes' own series are encoded by `export::lanes`).

@@ -419,7 +419,7 @@ async fn board_js() -> Response {
 }
 
 async fn board_api(State(s): State<AppState>) -> Response {
-    let now = crate::time::now_ms();
+    let now = crate::engine::time::now_ms();
     let snapshot = match &s.board {
         Some(b) => b.snapshot(now),
         None => crate::board::Snapshot::empty(now),

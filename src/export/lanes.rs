@@ -1,10 +1,10 @@
 //! The text exposition of the lanes' series, written straight from their cells (no
-//! per-scrape metric objects): names, types and help from the [`crate::catalogue`].
+//! per-scrape metric objects): names, types and help from the [`crate::engine::catalogue`].
 
-use crate::catalogue::{self as cat, Family};
-use crate::lanes::stats::Hist;
-use crate::lanes::stats::LaneCells;
-use crate::lanes::{LaneSeries, LaneStats};
+use crate::engine::catalogue::{self as cat, Family};
+use crate::engine::lanes::stats::Hist;
+use crate::engine::lanes::stats::LaneCells;
+use crate::engine::lanes::{LaneSeries, LaneStats};
 
 /// A gauge family with one series per lane, and how to read a lane's value.
 type Gauge = (Family, fn(&LaneCells) -> f64);
@@ -101,7 +101,7 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
     }
     let f = cat::LANE_SCHEDULED_OPEN;
     f.write_header(out);
-    let now = crate::time::now_ms();
+    let now = crate::engine::time::now_ms();
     for l in lanes {
         let open = l.schedule.as_ref().is_none_or(|s| s.open_at(now));
         line(out, f.name, l.labels(), "", num.int(u64::from(open)));

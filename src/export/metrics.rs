@@ -10,7 +10,7 @@ use prometheus::{Encoder, Gauge, IntGaugeVec, Registry, TextEncoder};
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    lanes: std::sync::Arc<std::sync::RwLock<Vec<crate::lanes::LaneSeries>>>,
+    lanes: std::sync::Arc<std::sync::RwLock<Vec<crate::engine::lanes::LaneSeries>>>,
     /// Bytes of the last exposition (capacity hint of the next).
     last_size: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -24,7 +24,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let f = crate::catalogue::BUILD_INFO;
+        let f = crate::engine::catalogue::BUILD_INFO;
         let build = IntGaugeVec::new(f.opts(), f.labels).expect("valid gauge");
         let (_, rdk) = rdkafka::util::get_rdkafka_version();
         build
@@ -41,7 +41,7 @@ impl Metrics {
     }
 
     /// Serve these lanes' series too (encoded directly, not through the registry).
-    pub fn add_lanes(&self, series: crate::lanes::LaneSeries) {
+    pub fn add_lanes(&self, series: crate::engine::lanes::LaneSeries) {
         self.lanes
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -58,7 +58,7 @@ impl Metrics {
     }
 
     /// Export `now − newest event` as `lanewatch_newest_event_age_seconds`.
-    pub fn register_event_age(&self, newest: crate::pipeline::PipelineCounters) {
+    pub fn register_event_age(&self, newest: crate::engine::pipeline::PipelineCounters) {
         self.register(vec![Box::new(AgeCollector::new(newest))]);
     }
 
@@ -94,7 +94,9 @@ impl Metrics {
 }
 
 /// Everything `pipeline` exports, as text exposition (tests, one-off dumps).
-pub fn text_of<O: crate::pipeline::Observer>(pipeline: &crate::pipeline::Pipeline<O>) -> String {
+pub fn text_of<O: crate::engine::pipeline::Observer>(
+    pipeline: &crate::engine::pipeline::Pipeline<O>,
+) -> String {
     let m = Metrics::new();
     m.register(super::engine::collectors(pipeline));
     m.add_lanes(pipeline.lane_series());
@@ -103,13 +105,14 @@ pub fn text_of<O: crate::pipeline::Observer>(pipeline: &crate::pipeline::Pipelin
 
 /// Age of the newest event, computed when scraped.
 struct AgeCollector {
-    newest: crate::pipeline::PipelineCounters,
+    newest: crate::engine::pipeline::PipelineCounters,
     age: Gauge,
 }
 
 impl AgeCollector {
-    fn new(newest: crate::pipeline::PipelineCounters) -> Self {
-        let age = Gauge::with_opts(crate::catalogue::NEWEST_EVENT_AGE.opts()).expect("valid gauge");
+    fn new(newest: crate::engine::pipeline::PipelineCounters) -> Self {
+        let age = Gauge::with_opts(crate::engine::catalogue::NEWEST_EVENT_AGE.opts())
+            .expect("valid gauge");
         AgeCollector { newest, age }
     }
 }
@@ -121,7 +124,7 @@ impl Collector for AgeCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let newest = self.newest.newest_event.get();
         let age = if newest > 0.0 {
-            crate::time::now_ms() as f64 / 1000.0 - newest
+            crate::engine::time::now_ms() as f64 / 1000.0 - newest
         } else {
             f64::NAN
         };

@@ -14,7 +14,7 @@ pub trait FamilyOpts {
     fn opts(&self) -> prometheus::Opts;
 }
 
-impl FamilyOpts for crate::catalogue::Family {
+impl FamilyOpts for crate::engine::catalogue::Family {
     fn opts(&self) -> prometheus::Opts {
         prometheus::Opts::new(self.name, self.help)
     }

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use super::report::{Report, Summary};
-use crate::time::{format_in, human_in};
+use crate::engine::time::{format_in, human_in};
 
 /// The report as pretty JSON with a trailing newline.
 pub fn write_json(r: &Report, out: &mut dyn Write) -> io::Result<()> {

@@ -24,7 +24,7 @@ fn other<E: std::fmt::Display>(e: E) -> io::Error {
 }
 
 /// An axis label in `zone`: `07:30`, with the date on axes longer than a day.
-fn time_label(ms: i64, with_date: bool, zone: &crate::time::Zone) -> String {
+fn time_label(ms: i64, with_date: bool, zone: &crate::engine::time::Zone) -> String {
     let fmt = if with_date { "%m-%d %H:%M" } else { "%H:%M" };
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_zoned(zone.clone()).strftime(fmt).to_string())
@@ -33,14 +33,14 @@ fn time_label(ms: i64, with_date: bool, zone: &crate::time::Zone) -> String {
 
 /// The axis title: the zone and its offset(s) over `x` (two when daylight saving time
 /// begins or ends within it).
-fn time_axis(x: (i64, i64), zone: &crate::time::Zone) -> String {
+fn time_axis(x: (i64, i64), zone: &crate::engine::time::Zone) -> String {
     let off = |ms: i64| {
         jiff::Timestamp::from_millisecond(ms)
             .map(|t| zone.to_offset(t).to_string())
             .unwrap_or_default()
     };
     let (a, b) = (off(x.0), off(x.1 - 1));
-    let name = crate::time::zone_name(zone);
+    let name = crate::engine::time::zone_name(zone);
     if a == b {
         format!("time ({name}, UTC{a})")
     } else {
@@ -56,7 +56,7 @@ struct Series<'a> {
 
 struct LineChart<'a> {
     title: String,
-    zone: &'a crate::time::Zone,
+    zone: &'a crate::engine::time::Zone,
     y_desc: &'a str,
     x: (i64, i64),
     series: Vec<Series<'a>>,
@@ -223,7 +223,7 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
         cp.lanes_used,
         esc(&cp
             .peak_hour_start_ms
-            .map_or("-".into(), |t| crate::time::human_in(t, &cp.zone))),
+            .map_or("-".into(), |t| crate::engine::time::human_in(t, &cp.zone))),
         cp.peak_hour_passages,
         cp.congestion_episodes.len(),
         human_s(r.congestion_threshold_s)
@@ -297,8 +297,8 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
             writeln!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&crate::time::human_in(e.start_ms, &cp.zone)),
-                esc(&crate::time::human_in(e.end_ms, &cp.zone)),
+                esc(&crate::engine::time::human_in(e.start_ms, &cp.zone)),
+                esc(&crate::engine::time::human_in(e.end_ms, &cp.zone)),
                 human_s(e.peak_p95_seconds)
             )?;
         }
@@ -312,12 +312,15 @@ pub fn write_html(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     let z = r.zone();
     let range = format!(
         "{} .. {} ({})",
-        r.range
-            .from_ms
-            .map_or("(start of input)".into(), |t| crate::time::human_in(t, z)),
+        r.range.from_ms.map_or(
+            "(start of input)".into(),
+            |t| crate::engine::time::human_in(t, z)
+        ),
         r.range
             .to_ms
-            .map_or("(end of input)".into(), |t| crate::time::human_in(t, z)),
+            .map_or("(end of input)".into(), |t| crate::engine::time::human_in(
+                t, z
+            )),
         r.range.time_zone
     );
     writeln!(

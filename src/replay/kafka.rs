@@ -302,7 +302,7 @@ pub fn read_range(
     let group = format!(
         "lanewatch-replay-{}-{}",
         std::process::id(),
-        crate::time::now_ms()
+        crate::engine::time::now_ms()
     );
     conf.set("group.id", &group)
         .set("enable.auto.commit", "false")

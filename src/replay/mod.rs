@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Registry, load_registry};
-use crate::pipeline::{Outcome, Pipeline};
+use crate::engine::pipeline::{Outcome, Pipeline};
 use crate::source::file::{FileError, Input};
 pub use observer::ReplayObserver;
 pub use report::Report;
@@ -61,7 +61,7 @@ pub struct ReplayOptions {
     /// below it).
     pub congestion_threshold: Option<i64>,
     /// Every time of the report in this zone instead of each checkpoint's `time_zone`.
-    pub tz: Option<crate::time::Zone>,
+    pub tz: Option<crate::engine::time::Zone>,
     /// Report format.
     pub format: Format,
     /// Write the report here instead of standard output.
@@ -272,7 +272,7 @@ fn load_config(args: &ReplayOptions) -> Result<Config, ReplayError> {
 pub fn replay(args: &ReplayOptions, shutdown: &CancellationToken) -> Result<Replayed, ReplayError> {
     let config = load_config(args)?;
     let zones = report::Zones::new(&config.registry, args.tz.clone());
-    let at = |t: i64| crate::time::format_in(t, zones.report());
+    let at = |t: i64| crate::engine::time::format_in(t, zones.report());
     if let (Some(f), Some(t)) = (args.from, args.to)
         && f >= t
     {
@@ -430,7 +430,7 @@ pub fn run(args: ReplayOptions, shutdown: CancellationToken) -> Result<(), Repla
         write_file(p, |w| html::write_html(&r.report, w))?;
     }
     if let Some(p) = &args.openmetrics {
-        let cutoff = crate::time::now_ms() - openmetrics::HEAD_BLOCK_MS;
+        let cutoff = crate::engine::time::now_ms() - openmetrics::HEAD_BLOCK_MS;
         let mut skipped = 0;
         write_file(p, |w| {
             skipped = openmetrics::write(&r.report, &r.pipeline.observer, cutoff, w)?;
@@ -439,7 +439,7 @@ pub fn run(args: ReplayOptions, shutdown: CancellationToken) -> Result<(), Repla
         if skipped > 0 {
             tracing::warn!(
                 skipped,
-                cutoff = %crate::time::format_in(cutoff, r.report.zone()),
+                cutoff = %crate::engine::time::format_in(cutoff, r.report.zone()),
                 "left out OpenMetrics samples from the last 3 hours: Prometheus cannot safely backfill its head block"
             );
         }

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-use crate::congestion::CheckpointWindow;
-use crate::event::{Direction, Event};
-use crate::lanes::window::nearest_rank;
-use crate::lanes::{ClosedWindow, Observer, window_start};
+use crate::engine::congestion::CheckpointWindow;
+use crate::engine::event::{Direction, Event};
+use crate::engine::lanes::window::nearest_rank;
+use crate::engine::lanes::{ClosedWindow, Observer, window_start};
 
 /// Whole-range statistics of one quantity (passage, queue wait or inspection time).
 /// Values are buffered and recorded into the HdrHistogram in sorted batches: recording
@@ -414,7 +414,7 @@ impl Observer for ReplayObserver {
                 checkpoint: ev.checkpoint.to_string(),
                 direction: ev.direction.as_str(),
                 lane: ev.lane.to_string(),
-                departed_at: crate::time::format_ms(t),
+                departed_at: crate::engine::time::format_ms(t),
             });
         }
         let window_ms = self.window_ms;
@@ -572,7 +572,7 @@ impl Observer for ReplayObserver {
     }
 }
 
-impl crate::pipeline::Observer for ReplayObserver {
+impl crate::engine::pipeline::Observer for ReplayObserver {
     fn checkpoint_window(&mut self, w: &CheckpointWindow) {
         self.analysis
             .entry((w.checkpoint.clone(), w.direction))

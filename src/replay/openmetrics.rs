@@ -10,12 +10,12 @@
 
 use std::io::{self, Write};
 
-use crate::catalogue::{self as cat, Family};
+use crate::engine::catalogue::{self as cat, Family};
 
 use super::observer::{BucketWindow, ReplayObserver, SLOT_MS, WindowStat};
 use super::report::{LaneReport, Report};
-use crate::congestion::CheckpointWindow;
-use crate::lanes::window_label;
+use crate::engine::congestion::CheckpointWindow;
+use crate::engine::lanes::window_label;
 
 /// Prometheus keeps the newest data in its head block, which a backfill must not
 /// overlap: samples newer than this (3 hours) are left out.

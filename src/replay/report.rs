@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::observer::{DirectionWindow, Dist, ReplayObserver};
-use crate::congestion::CheckpointWindow;
-use crate::event::{Direction, Reason};
-use crate::lanes::{Lanes, window_start};
-use crate::time::{Zone, format_in, zone_name};
+use crate::engine::congestion::CheckpointWindow;
+use crate::engine::event::{Direction, Reason};
+use crate::engine::lanes::{Lanes, window_start};
+use crate::engine::time::{Zone, format_in, zone_name};
 
 /// What became of the messages read (counted by the driver from the pipeline's
-/// [`crate::pipeline::Outcome`]s).
+/// [`crate::engine::pipeline::Outcome`]s).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Events {
     pub read: u64,
@@ -110,7 +110,7 @@ pub struct LaneReport {
     /// The registry's open hours (`None`: not in the registry) and the lane's longest
     /// plausible inspection, for OpenMetrics.
     #[serde(skip)]
-    pub schedule: Option<crate::time::Schedule>,
+    pub schedule: Option<crate::engine::time::Schedule>,
     #[serde(skip)]
     pub inspection_max_s: f64,
     #[serde(skip)]
@@ -176,7 +176,7 @@ pub struct AnalysisRow {
 }
 
 impl AnalysisRow {
-    fn from(w: &crate::congestion::CheckpointWindow, zone: &Zone) -> Self {
+    fn from(w: &crate::engine::congestion::CheckpointWindow, zone: &Zone) -> Self {
         let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
         AnalysisRow {
             start: format_in(w.start_ms, zone),
@@ -189,7 +189,9 @@ impl AnalysisRow {
             recommended_lanes: w.recommended_lanes,
             capacity_exceeded: w.capacity_exceeded,
             wait_probability: r3(w.wait_probability),
-            level_of_service: w.level_of_service.map(crate::congestion::state::los_letter),
+            level_of_service: w
+                .level_of_service
+                .map(crate::engine::congestion::state::los_letter),
             congested: w.congested,
         }
     }
@@ -251,7 +253,7 @@ impl Zones {
         let mut names = checkpoints.values().map(zone_name);
         let report = match (&forced, names.next()) {
             (Some(z), _) => z.clone(),
-            (None, None) => crate::time::default_zone(),
+            (None, None) => crate::engine::time::default_zone(),
             (None, Some(first)) if names.all(|n| n == first) => {
                 checkpoints.values().next().cloned().unwrap_or(Zone::UTC)
             }
@@ -544,8 +546,8 @@ mod tests {
 
     #[test]
     fn episodes_are_the_runs_of_the_congested_state() {
-        use crate::congestion::state::Hysteresis;
-        use crate::event::Direction;
+        use crate::engine::congestion::state::Hysteresis;
+        use crate::engine::event::Direction;
         let cfg = crate::Config::shipped().congestion;
         // p95 per 5-minute window; the state comes from the same hysteresis as live.
         let p95s = [

@@ -8,7 +8,7 @@ use crate::config::LaneKind;
 use crate::config::Registry;
 use crate::config::traffic::IncidentSpec;
 use crate::config::traffic::LaneSel;
-use crate::event::Direction;
+use crate::engine::event::Direction;
 
 /// An incident at one checkpoint (from `--incident` or built by a caller).
 #[derive(Debug, Clone, PartialEq)]
@@ -89,13 +89,14 @@ pub(crate) fn check_options(registry: &Registry, o: &SimOptions) -> Result<(), S
     // The simulated day (profiles, `open` hours, incidents, the events' `+08:00`) runs
     // on Beijing time; a checkpoint on another clock would be simulated wrongly.
     if let Some(cp) = registry.checkpoints.iter().find(|c| {
-        c.zone.to_fixed_offset().ok() != Some(jiff::tz::offset(crate::time::DEFAULT_OFFSET_HOURS))
-            && crate::time::zone_name(&c.zone) != crate::time::DEFAULT_ZONE
+        c.zone.to_fixed_offset().ok()
+            != Some(jiff::tz::offset(crate::engine::time::DEFAULT_OFFSET_HOURS))
+            && crate::engine::time::zone_name(&c.zone) != crate::engine::time::DEFAULT_ZONE
     }) {
         return bad(format!(
             "checkpoint {:?} has time_zone {:?}: the simulator models Beijing time (UTC+8) only; simulate it with time_zone = \"Asia/Shanghai\" (or without the key)",
             cp.id,
-            crate::time::zone_name(&cp.zone)
+            crate::engine::time::zone_name(&cp.zone)
         ));
     }
     if !(0..MAX_MS).contains(&o.start_ms) || !(0..=MAX_MS).contains(&o.end_ms) {

@@ -1,7 +1,7 @@
 //! Sensor imperfections on request: re-sent duplicates, late (out-of-order) delivery and
-//! malformed messages, one builder per rejection reason of [`crate::event::Reason`].
+//! malformed messages, one builder per rejection reason of [`crate::engine::event::Reason`].
 //!
-//! What each malformed message is (every one is rejected by [`crate::event::parse`]
+//! What each malformed message is (every one is rejected by [`crate::engine::event::parse`]
 //! with its reason; the tests check it):
 //! - `too_large`: a valid event padded with an unknown field past `max_event_bytes`
 //!   (default 64 KiB);
@@ -20,7 +20,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::payload::{Fields, Writer};
-use crate::event::Reason;
+use crate::engine::event::Reason;
 
 /// Malformed reasons produced unless others are asked for: all but `future_event`.
 pub const DEFAULT_MALFORMED: [Reason; 8] = [
@@ -192,7 +192,7 @@ mod tests {
         let mut w = Writer::default();
         let mut valid = Vec::new();
         w.write(&mut valid, &f);
-        assert!(crate::event::parse(&valid, &limits, Some(departed)).is_ok());
+        assert!(crate::engine::event::parse(&valid, &limits, Some(departed)).is_ok());
         for reason in Reason::ALL {
             let mut out = b"junk before".to_vec();
             let start = out.len();
@@ -203,12 +203,14 @@ mod tests {
                 "{reason}: JSONL needs one message per line"
             );
             // Live (clock at the simulated time) and, except future_event, replay.
-            let live =
-                crate::event::parse(msg, &limits, Some(departed)).expect_err(reason.as_str());
+            let live = crate::engine::event::parse(msg, &limits, Some(departed))
+                .expect_err(reason.as_str());
             assert_eq!(live.reason, reason, "{}", String::from_utf8_lossy(msg));
             if reason != Reason::FutureEvent {
                 assert_eq!(
-                    crate::event::parse(msg, &limits, None).unwrap_err().reason,
+                    crate::engine::event::parse(msg, &limits, None)
+                        .unwrap_err()
+                        .reason,
                     reason
                 );
             }

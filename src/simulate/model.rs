@@ -12,7 +12,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::profile::{Arrivals, in_daily_window, local_minute};
 use crate::config::LaneKind;
 use crate::config::traffic::{CLASSES, Effect, Traffic};
-use crate::event::{Direction, VehicleClass};
+use crate::engine::event::{Direction, VehicleClass};
 
 /// From the approach detector to the booth of an empty lane.
 pub const APPROACH_MS: i64 = 5_000;

@@ -151,14 +151,14 @@ mod tests {
                 .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
                 .to_string();
             assert_eq!(ours, theirs);
-            assert_eq!(crate::time::parse_timestamp(&ours), Some(ms));
+            assert_eq!(crate::engine::time::parse_timestamp(&ours), Some(ms));
         }
     }
 
     #[test]
     fn writes_the_design_example() {
         let (head, middle) = lane_parts("baimiao", "inbound", "03");
-        let at = |s: &str| Some(crate::time::parse_timestamp(s).unwrap());
+        let at = |s: &str| Some(crate::engine::time::parse_timestamp(s).unwrap());
         let mut out = Vec::new();
         Writer::default().write(
             &mut out,

@@ -7,8 +7,8 @@ use rand_distr::{Distribution, Exp1};
 
 use crate::config::traffic::Demand;
 
-/// Beijing time's offset from UTC ([`crate::time::DEFAULT_OFFSET_HOURS`]).
-pub const OFFSET_MS: i64 = crate::time::DEFAULT_OFFSET_HOURS as i64 * 3_600_000;
+/// Beijing time's offset from UTC ([`crate::engine::time::DEFAULT_OFFSET_HOURS`]).
+pub const OFFSET_MS: i64 = crate::engine::time::DEFAULT_OFFSET_HOURS as i64 * 3_600_000;
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: f64 = 3_600_000.0;

@@ -40,12 +40,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<SimSummary, SimError> {
     let registry = crate::config::load_registry(&args.registry)?;
-    let options = args.options(crate::time::now_ms())?;
+    let options = args.options(crate::engine::time::now_ms())?;
     let truth = args.truth_options()?;
     tracing::info!(
         registry = %args.registry.display(),
-        start = %crate::time::format_in(options.start_ms, &crate::time::default_zone()),
-        end = %crate::time::format_in(options.end_ms, &crate::time::default_zone()),
+        start = %crate::engine::time::format_in(options.start_ms, &crate::engine::time::default_zone()),
+        end = %crate::engine::time::format_in(options.end_ms, &crate::engine::time::default_zone()),
         seed = options.seed,
         "simulating"
     );

@@ -17,7 +17,7 @@ use super::payload::{Fields, Writer, lane_parts};
 use super::truth::{Truth, TruthOptions, TruthWindow};
 use crate::config::Registry;
 use crate::config::traffic::LaneSel;
-use crate::event::{Direction, Reason};
+use crate::engine::event::{Direction, Reason};
 
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -42,7 +42,7 @@
 //! length of the run. A run stopped early writes the windows completed until then.
 //!
 //! The Erlang C reference and the congestion state are written here from their
-//! textbook definitions, independently of [`crate::congestion`], which they check.
+//! textbook definitions, independently of [`crate::engine::congestion`], which they check.
 //!
 //! Numbers are written in the shortest form that reads back to the same `f64`; a
 //! reader comparing them exactly needs a correctly rounding parser (Python's `json`,
@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use super::SimError;
 use super::model::Station;
 use super::payload::Writer;
-use crate::event::Direction;
+use crate::engine::event::Direction;
 
 /// How the truth is cut into windows and judged.
 #[derive(Debug, Clone, PartialEq)]

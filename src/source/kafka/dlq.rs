@@ -14,7 +14,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::metrics::SourceMetrics;
-use crate::event::Rejection;
+use crate::engine::event::Rejection;
 
 /// Header names on dead-lettered messages.
 pub const H_REASON: &str = "lanewatch.reason";

@@ -27,7 +27,7 @@ impl Default for SourceMetrics {
 
 impl SourceMetrics {
     pub fn new() -> Self {
-        use crate::catalogue::{self as cat, Family};
+        use crate::engine::catalogue::{self as cat, Family};
         let gauges = |f: Family| GaugeVec::new(f.opts(), f.labels).expect("valid gauge");
         let counters = |f: Family| IntCounterVec::new(f.opts(), f.labels).expect("valid counter");
         let gauge = |f: Family| IntGauge::with_opts(f.opts()).expect("valid gauge");

@@ -38,10 +38,10 @@ use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SourceConfig;
+use crate::engine::pipeline::Observer;
+use crate::engine::pipeline::{Outcome, Pipeline};
+use crate::engine::time::now_ms;
 use crate::health::Health;
-use crate::pipeline::Observer;
-use crate::pipeline::{Outcome, Pipeline};
-use crate::time::now_ms;
 use committer::Committer;
 use context::SourceContext;
 use dlq::DeadLetter;

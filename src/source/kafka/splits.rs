@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::pipeline::Observer;
-use crate::pipeline::Pipeline;
+use crate::engine::pipeline::Observer;
+use crate::engine::pipeline::Pipeline;
 
 #[derive(Debug)]
 struct Track {
