@@ -20,7 +20,11 @@ fn main() -> ExitCode {
         if table { "warn" } else { "info" },
     );
     match cli.command {
-        Command::CheckConfig { config } => match lanewatch::Config::load(&config) {
+        Command::CheckConfig { config } => match lanewatch::Config::load(&config).and_then(|c| {
+            // The registry's traffic tables are the simulator's; checked here too.
+            lanewatch::simulate::traffic::of_registry(&c.registry, c.registry_file.as_deref())
+                .map(|_| c)
+        }) {
             Ok(c) => {
                 println!(
                     "{}: ok ({} checkpoints, {} registered lanes, topic {:?}, group {:?})",

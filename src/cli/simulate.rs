@@ -161,8 +161,8 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 mod tests {
     use super::*;
     use crate::config::LaneKind;
-    use crate::config::traffic::Effect;
     use crate::simulate::imperfect::DEFAULT_MALFORMED;
+    use crate::simulate::traffic::Effect;
     use crate::simulate::{Output, SimulateOptions, Speed};
     use clap::Parser;
 

@@ -5,7 +5,6 @@
 mod limits;
 mod raw;
 pub mod registry;
-pub mod traffic;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -83,6 +82,9 @@ impl crate::exit::Failure for ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub registry: Registry,
+    /// The registry's file, when it was read from one (named in the simulator's errors
+    /// about its traffic tables).
+    pub registry_file: Option<PathBuf>,
     pub source: SourceConfig,
     pub events: EventLimits,
     pub windows: WindowConfig,
@@ -167,7 +169,8 @@ impl Config {
             }
             None => Registry::default(),
         };
-        let config = validate(raw, registry, base, &mut problems);
+        let mut config = validate(raw, registry, base, &mut problems);
+        config.registry_file = registry_path;
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -594,6 +597,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
     }
 
     Config {
+        registry_file: None,
         congestion: CongestionConfig {
             window_idx,
             target_wait_ms: ms(cg.target_wait),

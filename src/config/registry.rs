@@ -7,16 +7,19 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::Problems;
-use super::traffic::{RawTraffic, Traffic};
 use crate::engine::event::{Direction, valid_checkpoint, valid_lane};
 pub use crate::engine::registry::{
     INSPECTION_P999_OVER_MEAN, LaneDef, LaneKind, default_inspection_s,
 };
 
-/// The registry as the configuration reads it: lanes and the simulator's traffic tables.
-pub type Registry = crate::engine::registry::Registry<Traffic>;
+/// A checkpoint's `[checkpoint.traffic]` table as written (`None`: absent): settings of
+/// the simulator's traffic model, which validates them (`simulate::traffic`).
+pub type TrafficTable = Option<toml::Table>;
+/// The registry as the configuration reads it: lanes, and each checkpoint's traffic
+/// table for the simulator.
+pub type Registry = crate::engine::registry::Registry<TrafficTable>;
 /// One checkpoint of it.
-pub type Checkpoint = crate::engine::registry::Checkpoint<Traffic>;
+pub type Checkpoint = crate::engine::registry::Checkpoint<TrafficTable>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +37,7 @@ pub(crate) struct RawCheckpoint {
     #[serde(default)]
     pub lane: Vec<RawLaneGroup>,
     #[serde(default)]
-    pub traffic: Option<RawTraffic>,
+    pub traffic: Option<toml::Table>,
     /// The IANA time zone of the checkpoint's clocks: its `open` hours, and every time
     /// a person reads about it (default `Asia/Shanghai`).
     #[serde(default)]
@@ -127,7 +130,6 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
                 });
             }
         }
-        let traffic = super::traffic::validate(rc.traffic, &format!("{at}.traffic"), p);
         let mut inspection_s = default_inspection_s();
         for (class, d) in &rc.inspection {
             match crate::engine::event::VehicleClass::ALL
@@ -157,7 +159,7 @@ pub(crate) fn validate(raw: RawRegistry, p: &mut Problems) -> Registry {
             name: rc.name.unwrap_or_else(|| rc.id.clone()),
             id: rc.id,
             lanes,
-            traffic,
+            traffic: rc.traffic,
             inspection_s,
             zone,
         });

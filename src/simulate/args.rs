@@ -14,8 +14,8 @@ use super::sim::SimOptions;
 use super::sink::Output;
 use super::truth::TruthOptions;
 use crate::config::LaneKind;
-use crate::config::traffic::{parse_clock, parse_incident};
 use crate::engine::event::{Direction, Reason};
+use crate::simulate::traffic::{parse_clock, parse_incident};
 
 /// What `lanewatch simulate` is asked to do: its flags as values (`--flag` below names
 /// the flag each field comes from, where its help says more).

@@ -6,9 +6,9 @@ use super::error::SimError;
 use super::imperfect::Imperfections;
 use crate::config::LaneKind;
 use crate::config::Registry;
-use crate::config::traffic::IncidentSpec;
-use crate::config::traffic::LaneSel;
 use crate::engine::event::Direction;
+use crate::simulate::traffic::LaneSel;
+use crate::simulate::traffic::{IncidentSpec, Traffic};
 
 /// An incident at one checkpoint (from `--incident` or built by a caller).
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +81,11 @@ pub(crate) fn kind_index(k: LaneKind) -> usize {
     }
 }
 
-pub(crate) fn check_options(registry: &Registry, o: &SimOptions) -> Result<(), SimError> {
+pub(crate) fn check_options(
+    registry: &Registry,
+    traffic: &[Traffic],
+    o: &SimOptions,
+) -> Result<(), SimError> {
     let bad = |m: String| Err(SimError::Options(m));
     if registry.lane_count() == 0 {
         return bad("the registry has no lanes: list [[checkpoint.lane]] groups in it".into());
@@ -179,7 +183,7 @@ pub(crate) fn check_options(registry: &Registry, o: &SimOptions) -> Result<(), S
         }
     }
     for (ci, cp) in registry.checkpoints.iter().enumerate() {
-        for (k, inc) in cp.traffic.incidents.iter().enumerate() {
+        for (k, inc) in traffic[ci].incidents.iter().enumerate() {
             if let LaneSel::One(id) = &inc.lanes
                 && !cp
                     .lanes

@@ -28,6 +28,7 @@ pub mod profile;
 pub mod runner;
 pub mod sim;
 pub mod sink;
+pub mod traffic;
 pub mod truth;
 
 pub use args::{SimulateOptions, Speed};

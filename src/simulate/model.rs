@@ -11,8 +11,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::profile::{Arrivals, in_daily_window, local_minute};
 use crate::config::LaneKind;
-use crate::config::traffic::{CLASSES, Effect, Traffic};
 use crate::engine::event::{Direction, VehicleClass};
+use crate::simulate::traffic::{CLASSES, Effect, Traffic};
 
 /// From the approach detector to the booth of an empty lane.
 pub const APPROACH_MS: i64 = 5_000;
@@ -250,7 +250,7 @@ impl Station {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::traffic::Demand;
+    use crate::simulate::traffic::Demand;
     use rand::SeedableRng;
 
     const T0: i64 = 1_795_968_000_000; // 2026-11-30T00:00:00+08:00

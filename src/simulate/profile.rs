@@ -5,7 +5,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 
-use crate::config::traffic::Demand;
+use crate::simulate::traffic::Demand;
 
 /// Beijing time's offset from UTC ([`crate::engine::time::DEFAULT_OFFSET_HOURS`]).
 pub const OFFSET_MS: i64 = crate::engine::time::DEFAULT_OFFSET_HOURS as i64 * 3_600_000;

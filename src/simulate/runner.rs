@@ -40,6 +40,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<SimSummary, SimError> {
     let registry = crate::config::load_registry(&args.registry)?;
+    // The traffic tables too, with the registry's path in what is wrong.
+    super::traffic::of_registry(&registry, Some(&args.registry))?;
     let options = args.options(crate::engine::time::now_ms())?;
     let truth = args.truth_options()?;
     tracing::info!(

@@ -16,8 +16,8 @@ use super::model::{LaneState, Served, Staffing, Station};
 use super::payload::{Fields, Writer, lane_parts};
 use super::truth::{Truth, TruthOptions, TruthWindow};
 use crate::config::Registry;
-use crate::config::traffic::LaneSel;
 use crate::engine::event::{Direction, Reason};
+use crate::simulate::traffic::LaneSel;
 
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,7 +107,8 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(registry: &Registry, opts: SimOptions) -> Result<Simulator, SimError> {
-        super::check::check_options(registry, &opts)?;
+        let traffic = super::traffic::of_registry(registry, None)?;
+        super::check::check_options(registry, &traffic, &opts)?;
         let mut stations = Vec::new();
         let mut station_ids = Vec::new();
         let mut lanes = Vec::new();
@@ -127,7 +128,7 @@ impl Simulator {
                     });
                     let mut st = LaneState::new(lanes.len() as u32 - 1, l.kind, *r, l.open.clone());
                     *r += 1;
-                    let incidents = cp.traffic.incidents.iter().chain(
+                    let incidents = traffic[ci].incidents.iter().chain(
                         opts.incidents
                             .iter()
                             .filter(|i| i.checkpoint == cp.id)
@@ -147,7 +148,7 @@ impl Simulator {
                 }
                 let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
                 rng.set_stream(1 + (ci * 2 + di) as u64);
-                let mut s = Station::new(direction, &cp.traffic, opts.demand, states, rng);
+                let mut s = Station::new(direction, &traffic[ci], opts.demand, states, rng);
                 for o in opts
                     .open_lanes
                     .iter()

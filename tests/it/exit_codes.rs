@@ -54,6 +54,52 @@ fn a_bad_configuration_exits_2_in_check_config_and_run() {
     }
 }
 
+/// The registry's traffic tables belong to the simulator, which validates them; a bad
+/// one is still refused by `check-config` and by `simulate`, naming the registry file
+/// and the field.
+#[test]
+fn a_bad_traffic_table_is_refused_by_check_config_and_simulate() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("lanes.toml");
+    std::fs::write(
+        &registry,
+        "[[checkpoint]]\nid = \"t\"\n[[checkpoint.lane]]\ndirection = \"inbound\"\nids = [\"01\"]\n\
+         [checkpoint.traffic]\ninbound_peak_per_hour = -5\n",
+    )
+    .unwrap();
+    let config = dir.path().join("lanewatch.toml");
+    std::fs::write(&config, "registry = \"lanes.toml\"\n").unwrap();
+    let words = ["lanes.toml", "checkpoint[0].traffic.inbound_peak_per_hour"];
+    assert_ends(
+        &["check-config", "--config", config.to_str().unwrap()],
+        2,
+        &words,
+    );
+    let out = dir.path().join("day.jsonl");
+    assert_ends(
+        &[
+            "simulate",
+            "--registry",
+            registry.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        2,
+        &words,
+    );
+    // A field the traffic model does not know is named too.
+    std::fs::write(
+        &registry,
+        "[[checkpoint]]\nid = \"t\"\n[checkpoint.traffic]\ninbound_peak = 5\n",
+    )
+    .unwrap();
+    assert_ends(
+        &["check-config", "--config", config.to_str().unwrap()],
+        2,
+        &["lanes.toml", "checkpoint[0].traffic", "inbound_peak"],
+    );
+}
+
 #[test]
 fn bad_simulate_options_exit_2() {
     let dir = tempfile::tempdir().unwrap();

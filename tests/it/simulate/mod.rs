@@ -5,10 +5,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use lanewatch::config::traffic::{DEFAULT_INBOUND_PROFILE, DEFAULT_OUTBOUND_PROFILE};
 use lanewatch::config::{Config, Registry, load_registry};
 use lanewatch::event::{Direction, Reason, parse};
 use lanewatch::pipeline::Pipeline;
+use lanewatch::simulate::traffic::{DEFAULT_INBOUND_PROFILE, DEFAULT_OUTBOUND_PROFILE};
 use lanewatch::simulate::{EventKind, Imperfections, SimEvent, SimOptions, Simulator};
 use tokio_util::sync::CancellationToken;
 
@@ -203,7 +203,8 @@ fn morning_peak_is_slower_than_the_night_and_the_default_day_peaks_inbound_in_th
     let reg = registry();
     let t0 = midnight();
     let ps = passages(&simulate(&reg, SimOptions::new(t0, t0 + 24 * HOUR)));
-    for cp in &reg.checkpoints {
+    let traffic = lanewatch::simulate::traffic::of_registry(&reg, None).unwrap();
+    for (cp, traffic) in reg.checkpoints.iter().zip(&traffic) {
         let peak = p95_of(
             &ps,
             &cp.id,
@@ -256,7 +257,7 @@ fn morning_peak_is_slower_than_the_night_and_the_default_day_peaks_inbound_in_th
                 })
                 .count() as f64
         };
-        let rate = cp.traffic.inbound.peak_per_hour;
+        let rate = traffic.inbound.peak_per_hour;
         let e = rate * (DEFAULT_INBOUND_PROFILE[14] + DEFAULT_INBOUND_PROFILE[15]) / 2.0;
         assert!(
             (count(Direction::Inbound, 7) - e).abs() <= 4.0 * e.sqrt() + 3.0,

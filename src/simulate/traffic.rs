@@ -1,13 +1,15 @@
-//! Traffic settings of a checkpoint for the simulator (`[checkpoint.traffic]` in the
-//! registry): demand per direction, the day profile, vehicle mix, inspection times and
-//! incidents. Raw serde structs (`deny_unknown_fields`) become a validated [`Traffic`];
-//! absent settings take commuter defaults.
+//! The simulator's traffic model settings per checkpoint (`[checkpoint.traffic]` in the
+//! registry, which `config` carries as written): demand per direction, the day profile,
+//! vehicle mix, inspection times and incidents. Raw serde structs
+//! (`deny_unknown_fields`) become a validated [`Traffic`]; absent settings take
+//! commuter defaults.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Problems;
+use crate::config::{ConfigError, Problems, Registry};
 use crate::engine::event::{Direction, VehicleClass};
 
 /// Default inbound day profile, one factor of the peak rate per local half hour from
@@ -179,6 +181,46 @@ impl Traffic {
             Direction::Outbound => &self.outbound,
         }
     }
+}
+
+/// The validated traffic settings of every checkpoint of `registry`, in its order;
+/// `file` (the registry's path) is named in the errors.
+pub fn of_registry(registry: &Registry, file: Option<&Path>) -> Result<Vec<Traffic>, ConfigError> {
+    let mut p = Problems {
+        file: file.map(Path::to_path_buf),
+        list: Vec::new(),
+    };
+    let traffic = registry
+        .checkpoints
+        .iter()
+        .enumerate()
+        .map(|(i, cp)| {
+            from_table(
+                cp.traffic.as_ref(),
+                &format!("checkpoint[{i}].traffic"),
+                &mut p,
+            )
+        })
+        .collect();
+    if p.is_empty() {
+        Ok(traffic)
+    } else {
+        Err(ConfigError::Invalid(p))
+    }
+}
+
+/// One `[checkpoint.traffic]` table as written (`None`: absent) → validated settings;
+/// what is wrong goes to `p` under `at`.
+pub fn from_table(table: Option<&toml::Table>, at: &str, p: &mut Problems) -> Traffic {
+    let raw = match table.map(|t| RawTraffic::deserialize(t.clone())) {
+        None => None,
+        Some(Ok(raw)) => Some(raw),
+        Some(Err(e)) => {
+            p.push(at, e.message().to_string());
+            None
+        }
+    };
+    validate(raw, at, p)
 }
 
 pub(crate) fn validate(raw: Option<RawTraffic>, at: &str, p: &mut Problems) -> Traffic {
