@@ -16,7 +16,8 @@
 #      CPU per million events and RSS sampled every second (3: flat under backlog);
 #      the baseline drains the same topic (its first BASE_DRAIN events)
 #   3/4. RSS and /metrics scrape time and size with 1,000 and 10,000 lanes
-#   5. freshness: produce → visible in /metrics at 10,000 events/s
+#   5. freshness: produce → visible in /metrics at 10,000 events/s, after 10 s of
+#      traffic that warms the freshly started broker (steady state is measured)
 #
 # Environment:
 #   LANEWATCH_BENCH_BIN      use this lanewatch-bench binary instead of building one
@@ -40,10 +41,10 @@ esac
 
 if [[ $SMOKE == 1 ]]; then
   REPLAY_EVENTS=20000 BASE_REPLAY=2000 BACKLOG=20000 BASE_DRAIN=2000 LANES=100
-  LANE_SIZES=(100 300) SCRAPES=5 BASE_SCRAPES=2 FRESH_RATE=1000 PROBES=10
+  LANE_SIZES=(100 300) SCRAPES=5 BASE_SCRAPES=2 FRESH_RATE=1000 PROBES=10 FRESH_WARMUP=1
 else
   REPLAY_EVENTS=3000000 BASE_REPLAY=300000 BACKLOG=10000000 BASE_DRAIN=300000 LANES=1000
-  LANE_SIZES=(1000 10000) SCRAPES=50 BASE_SCRAPES=10 FRESH_RATE=10000 PROBES=200
+  LANE_SIZES=(1000 10000) SCRAPES=50 BASE_SCRAPES=10 FRESH_RATE=10000 PROBES=200 FRESH_WARMUP=10
 fi
 
 section() { printf '\n==== %s ==== (+%ss)\n' "$*" "$(($(date +%s) - T_START))" >&2; }
@@ -142,7 +143,8 @@ for L in "${LANE_SIZES[@]}"; do
     --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES"
 done
 
-bench fresh "$LW" fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES"
+bench fresh "$LW" fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES" \
+  --warmup-s "$FRESH_WARMUP"
 
 # ---------------------------------------------------------------------------------------
 val() { # NAME KEY

@@ -114,7 +114,10 @@ fn every_bench_command_runs_in_smoke_size() {
         "5",
         "--lanes",
         "10",
+        "--warmup-s",
+        "1",
     ]);
     assert_eq!(num(&f, "probes"), 5.0);
+    assert_eq!(num(&f, "warmup_s"), 1.0);
     assert!(num(&f, "fresh_ms_p99") >= num(&f, "fresh_ms_p50"));
 }

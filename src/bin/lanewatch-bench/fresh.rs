@@ -41,6 +41,12 @@ pub struct FreshArgs {
     /// The producer's `linger.ms` (librdkafka's default is 5).
     #[arg(long, default_value_t = 5)]
     pub linger_ms: u32,
+    /// Seconds of background traffic before the first probe. A freshly started broker
+    /// answers its first fetches slowly (JIT, page cache, fetch sessions: p99 above a
+    /// second in the first seconds on the 2-core machine); a checkpoint's broker has
+    /// been up for days, so the steady state is what is measured.
+    #[arg(long, default_value_t = 10)]
+    pub warmup_s: u64,
 }
 
 const PROBE: &str = "checkpoint=\"probe\"";
@@ -81,7 +87,7 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
         let mut own: Vec<f64> = delays.iter().zip(&kafka_ms).map(|(l, k)| l - k).collect();
         println!(
             "bench=fresh rate_target={} rate_achieved={:.0} lanes={} linger_ms={} probes={} \
-             fresh_ms_p50={:.1} fresh_ms_p99={:.1} fresh_ms_max={:.1} fresh_ms_mean={mean:.1} scrape_ms_p50={:.2} \
+             warmup_s={} fresh_ms_p50={:.1} fresh_ms_p99={:.1} fresh_ms_max={:.1} fresh_ms_mean={mean:.1} scrape_ms_p50={:.2} \
              kafka_ms_p50={:.1} kafka_ms_p99={:.1} kafka_probes={} \
              own_ms_p50={:.1} own_ms_p99={:.1}",
             a.rate,
@@ -89,6 +95,7 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
             a.lanes,
             a.linger_ms,
             delays.len(),
+            a.warmup_s,
             proc::quantile(&mut delays, 0.5),
             proc::quantile(&mut delays, 0.99),
             proc::quantile(&mut delays, 1.0),
@@ -195,6 +202,7 @@ fn produce_paced(
     let probe_every = ((rate * a.probe_interval_ms as f64 / 1000.0) as u64).max(1);
     let start_ms = lanewatch::time::now_ms();
     let t0 = Instant::now();
+    let warm_at = t0 + Duration::from_secs(a.warmup_s);
     let mut buf = String::with_capacity(512);
     let mut i = 0u64;
     let mut probes = 0usize;
@@ -206,7 +214,7 @@ fn produce_paced(
             std::thread::sleep(due - now);
         }
         buf.clear();
-        if i % probe_every == probe_every - 1 && probes < a.probes {
+        if i % probe_every == probe_every - 1 && probes < a.probes && now >= warm_at {
             let now_ms = lanewatch::time::now_ms();
             let ev = format!(
                 r#"{{"event_id":"probe-{probes}","checkpoint":"probe","direction":"inbound","lane":"P0","vehicle_class":"car","arrived_at":{},"inspection_started_at":{},"departed_at":{now_ms}}}"#,
