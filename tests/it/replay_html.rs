@@ -4,54 +4,15 @@
 use crate::support::Need;
 use crate::support::replay as helpers;
 
-use std::process::Command;
-
+use crate::support::chromium::page_errors;
 use helpers::{T0, dataset, jsonl, replay};
 
-fn chromium(dir: &std::path::Path, extra: &[&str], url: &str) -> (String, String) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1400,2000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .current_dir(dir)
-        .output()
-        .expect("chromium runs (apt-get install chromium)");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Page problems in Chromium's log: console messages (the page has no script, so any
-/// is an error), uncaught exceptions, resources that failed to load.
-fn page_errors(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| {
-            l.contains("CONSOLE")
-                || l.contains("Uncaught")
-                || l.contains("net::ERR")
-                || l.contains("Failed to load")
-        })
-        .collect()
+/// The report in headless Chromium, in a tall window (every chart in a screenshot).
+fn chromium(extra: &[&str], url: &str) -> (String, String) {
+    let mut flags = vec!["--window-size=1400,2000"];
+    flags.extend_from_slice(extra);
+    let (out, log, _) = crate::support::chromium::run(&flags, url);
+    (out, log)
 }
 
 #[test]
@@ -85,7 +46,7 @@ fn the_html_report_renders_its_charts_in_chromium() {
     );
     let url = format!("file://{}", html.display());
 
-    let (dom, log) = chromium(dir.path(), &["--dump-dom"], &url);
+    let (dom, log) = chromium(&["--dump-dom"], &url);
     assert!(
         page_errors(&log).is_empty(),
         "page errors: {:?}",
@@ -114,11 +75,7 @@ fn the_html_report_renders_its_charts_in_chromium() {
     }
 
     let shot = dir.path().join("shot.png");
-    let (_, log) = chromium(
-        dir.path(),
-        &[&format!("--screenshot={}", shot.display())],
-        &url,
-    );
+    let (_, log) = chromium(&[&format!("--screenshot={}", shot.display())], &url);
     assert!(
         page_errors(&log).is_empty(),
         "page errors: {:?}",

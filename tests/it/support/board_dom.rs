@@ -1,59 +1,18 @@
-//! Headless Chromium for the board tests, and reading the tiles and lanes the page drew
-//! out of the dumped DOM (their `data-*` attributes).
+//! Headless Chromium on the board, and reading the tiles and lanes the page drew out
+//! of the dumped DOM (their `data-*` attributes).
 
 use std::collections::BTreeMap;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Run headless Chromium on `url` with `extra` flags; returns stdout, stderr and how
-/// long it took.
+/// Headless Chromium on the board: `extra` flags, and eight seconds of virtual time
+/// so that the page's polling has run; stdout, stderr and how long it took.
 pub fn chromium(extra: &[&str], url: &str) -> (String, String, Duration) {
-    let profile = tempfile::tempdir().unwrap();
-    let t = Instant::now();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=8000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs (apt-get install chromium)");
-    let took = t.elapsed();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        took,
-    )
+    let mut flags = vec!["--virtual-time-budget=8000"];
+    flags.extend_from_slice(extra);
+    super::chromium::run(&flags, url)
 }
 
-/// Console messages, uncaught exceptions, failed loads and CSP violations in the log.
-pub fn page_errors(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| {
-            l.contains("CONSOLE")
-                || l.contains("Uncaught")
-                || l.contains("net::ERR")
-                || l.contains("Failed to load")
-                || l.contains("Content Security Policy")
-        })
-        .collect()
-}
+pub use super::chromium::page_errors;
 
 /// Start tags `<tag …>` in `dom`: (position, attributes), entities in values decoded.
 pub fn tags(dom: &str, tag: &str) -> Vec<(usize, BTreeMap<String, String>)> {

@@ -7,6 +7,7 @@
 
 pub mod axe;
 pub mod board_dom;
+pub mod chromium;
 pub mod http;
 pub mod kafka;
 pub mod own;
