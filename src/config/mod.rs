@@ -127,6 +127,9 @@ pub struct HttpConfig {
     pub write_timeout: Duration,
 }
 
+/// Bounds per histogram at most (each is a series per lane).
+pub const MAX_BUCKETS: usize = 1000;
+
 /// librdkafka options lanewatch sets itself; overriding them would break the guarantees.
 const RESERVED_KAFKA_KEYS: &[&str] = &[
     "bootstrap.servers",
@@ -493,6 +496,15 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
                 "bounds must be strictly increasing",
             );
         }
+        if v.len() > MAX_BUCKETS {
+            p.push(
+                format!("buckets.{name}"),
+                format!(
+                    "{} bounds: use at most {MAX_BUCKETS} (every bound is a series per lane; about 10 is usual)",
+                    v.len()
+                ),
+            );
+        }
     }
 
     let listen = match raw.http.listen.parse::<SocketAddr>() {
@@ -666,5 +678,24 @@ impl From<&Config> for Settings {
             max_dynamic_lanes: c.max_dynamic_lanes,
             dynamic_lane_expiry_ms: c.dynamic_lane_expiry_ms,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_many_bucket_bounds_name_the_field_and_the_limit() {
+        let bounds: Vec<String> = (1..=MAX_BUCKETS + 1).map(|i| i.to_string()).collect();
+        let text = format!("[buckets]\nqueue_wait_seconds = [{}]\n", bounds.join(", "));
+        let e = Config::from_texts(&text, "")
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("buckets.queue_wait_seconds"), "{e}");
+        assert!(e.contains("at most 1000"), "{e}");
+        let ok: Vec<String> = (1..=MAX_BUCKETS).map(|i| i.to_string()).collect();
+        let text = format!("[buckets]\nqueue_wait_seconds = [{}]\n", ok.join(", "));
+        assert!(Config::from_texts(&text, "").is_ok());
     }
 }

@@ -17,9 +17,13 @@ use crate::engine::lanes::{ClosedWindow, Observer, window_start};
 /// Values are buffered and recorded into the HdrHistogram in sorted batches: recording
 /// in random order misses the cache on every value once there are many lanes (measured:
 /// a sixth of the replay's time), in sorted order it walks the counts array once.
+/// Counts are `u32` (saturating; one lane sees far fewer than 4·10⁹ vehicles of one
+/// millisecond value): the counts array spans every value up to the largest seen, ~50
+/// KB per histogram for passages up to half an hour, three per lane, and with `u64`
+/// counts they were most of a thousand-lane replay's memory (measured with heaptrack).
 #[derive(Debug, Clone)]
 pub struct Dist {
-    pub hist: Histogram<u64>,
+    pub hist: Histogram<u32>,
     pub sum_ms: i64,
     pub max_ms: i64,
     buf: Vec<u64>,
@@ -89,8 +93,9 @@ impl Dist {
             let v = self.buf[i];
             let n = self.buf[i..].iter().take_while(|&&x| x == v).count();
             // Auto-resizing: grows to the largest value seen (a few KB for short passages).
-            if self.hist.record_n(v, n as u64).is_err() {
-                self.hist.saturating_record_n(v, n as u64);
+            let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+            if self.hist.record_n(v, n32).is_err() {
+                self.hist.saturating_record_n(v, n32);
             }
             i += n;
         }
@@ -125,25 +130,78 @@ pub struct WindowStat {
 }
 
 /// Passage-time histogram buckets of one lane over one window (OpenMetrics backfill),
-/// and the same for inspection times (events that carry them).
+/// and the same for inspection times (events that carry them), queue waits and
+/// headways. A day at a thousand lanes is ~300,000 of these: the four histograms'
+/// counts share one allocation of `u32`s (a lane passes far fewer than 4·10⁹
+/// vehicles in a window).
 #[derive(Debug, Clone)]
 pub struct BucketWindow {
     pub start_ms: i64,
     pub count: u64,
     pub sum_ms: i64,
-    /// Non-cumulative counts per bucket bound; the last entry is `+Inf`.
-    pub buckets: Vec<u64>,
     pub inspection_count: u64,
     pub inspection_sum_ms: i64,
-    pub inspection_buckets: Vec<u64>,
     pub queue_count: u64,
     pub queue_sum_ms: i64,
-    pub queue_buckets: Vec<u64>,
     /// Departure headways ending in the window (as live: in event-time order,
     /// out-of-order departures give none).
     pub headway_count: u64,
     pub headway_sum_ms: i64,
-    pub headway_buckets: Vec<u64>,
+    /// Non-cumulative counts per bucket bound, the last of each histogram `+Inf`:
+    /// passage, inspection, queue wait, headway, one after the other.
+    counts: Box<[u32]>,
+    /// Where each histogram's counts end in `counts`.
+    ends: [u16; 4],
+}
+
+impl BucketWindow {
+    /// An empty window starting at `start_ms`, with `sizes` buckets (`+Inf` included)
+    /// for passage, inspection, queue wait and headway.
+    fn new(start_ms: i64, sizes: [usize; 4]) -> Self {
+        let mut ends = [0u16; 4];
+        let mut at = 0usize;
+        for (e, n) in ends.iter_mut().zip(sizes) {
+            at += n;
+            *e = u16::try_from(at).expect("at most 65,535 buckets (config limits them)");
+        }
+        BucketWindow {
+            start_ms,
+            count: 0,
+            sum_ms: 0,
+            inspection_count: 0,
+            inspection_sum_ms: 0,
+            queue_count: 0,
+            queue_sum_ms: 0,
+            headway_count: 0,
+            headway_sum_ms: 0,
+            counts: vec![0; at].into_boxed_slice(),
+            ends,
+        }
+    }
+
+    fn range(&self, k: usize) -> std::ops::Range<usize> {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        start..self.ends[k] as usize
+    }
+
+    /// Passage-time counts per bucket.
+    pub fn buckets(&self) -> &[u32] {
+        &self.counts[self.range(0)]
+    }
+    pub fn inspection_buckets(&self) -> &[u32] {
+        &self.counts[self.range(1)]
+    }
+    pub fn queue_buckets(&self) -> &[u32] {
+        &self.counts[self.range(2)]
+    }
+    pub fn headway_buckets(&self) -> &[u32] {
+        &self.counts[self.range(3)]
+    }
+
+    fn add(&mut self, histogram: usize, bucket: usize) {
+        let i = self.range(histogram).start + bucket;
+        self.counts[i] += 1;
+    }
 }
 
 /// Everything collected for one lane.
@@ -450,21 +508,8 @@ impl Observer for ReplayObserver {
             d.inspection.get_or_insert_with(Dist::new).record(i);
         }
         let start = window_start(t, window_ms);
-        let fresh = || BucketWindow {
-            start_ms: start,
-            count: 0,
-            sum_ms: 0,
-            buckets: vec![0; nbuckets],
-            inspection_count: 0,
-            inspection_sum_ms: 0,
-            inspection_buckets: vec![0; insp_nbuckets],
-            queue_count: 0,
-            queue_sum_ms: 0,
-            queue_buckets: vec![0; queue_nbuckets],
-            headway_count: 0,
-            headway_sum_ms: 0,
-            headway_buckets: vec![0; headway_nbuckets],
-        };
+        let sizes = [nbuckets, insp_nbuckets, queue_nbuckets, headway_nbuckets];
+        let fresh = || BucketWindow::new(start, sizes);
         let b = match d.buckets.last() {
             Some(b) if b.start_ms >= start => {
                 match d.buckets.binary_search_by_key(&start, |b| b.start_ms) {
@@ -479,21 +524,21 @@ impl Observer for ReplayObserver {
         };
         b.count += 1;
         b.sum_ms += passage;
-        b.buckets[bucket] += 1;
+        b.add(0, bucket);
         if let (Some(i), Some(k)) = (inspection, insp_bucket) {
             b.inspection_count += 1;
             b.inspection_sum_ms += i;
-            b.inspection_buckets[k] += 1;
+            b.add(1, k);
         }
         if let (Some(q), Some(k)) = (queue, queue_bucket) {
             b.queue_count += 1;
             b.queue_sum_ms += q;
-            b.queue_buckets[k] += 1;
+            b.add(2, k);
         }
         if let Some((h, k)) = headway_bucket {
             b.headway_count += 1;
             b.headway_sum_ms += h;
-            b.headway_buckets[k] += 1;
+            b.add(3, k);
         }
         if newest.is_none_or(|n| t >= n) {
             d.newest_departure_ms = Some(t);

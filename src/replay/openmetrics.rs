@@ -78,19 +78,19 @@ pub fn write(
 
     let hists: [Hist; 4] = [
         (cat::PASSAGE_DURATION, obs.bucket_bounds_ms(), |b| {
-            (b.count, b.sum_ms, &b.buckets)
+            (b.count, b.sum_ms, b.buckets())
         }),
         (cat::QUEUE_WAIT, obs.queue_bounds_ms(), |b| {
-            (b.queue_count, b.queue_sum_ms, &b.queue_buckets)
+            (b.queue_count, b.queue_sum_ms, b.queue_buckets())
         }),
         (cat::DEPARTURE_HEADWAY, obs.headway_bounds_ms(), |b| {
-            (b.headway_count, b.headway_sum_ms, &b.headway_buckets)
+            (b.headway_count, b.headway_sum_ms, b.headway_buckets())
         }),
         (cat::INSPECTION_DURATION, obs.inspection_bounds_ms(), |b| {
             (
                 b.inspection_count,
                 b.inspection_sum_ms,
-                &b.inspection_buckets,
+                b.inspection_buckets(),
             )
         }),
     ];
@@ -148,11 +148,7 @@ pub fn write(
 
 /// A histogram family of the backfill: name, help, bucket bounds (ms) and a window's
 /// (count, sum ms, non-cumulative bucket counts).
-type Hist<'a> = (
-    Family,
-    &'a [i64],
-    fn(&BucketWindow) -> (u64, i64, &Vec<u64>),
-);
+type Hist<'a> = (Family, &'a [i64], fn(&BucketWindow) -> (u64, i64, &[u32]));
 
 /// One histogram family, cumulative by event time, a sample per lane at every window end.
 fn write_histogram(
@@ -184,7 +180,7 @@ fn write_histogram(
             while let Some(b) = it.next_if(|b| b.start_ms < end) {
                 let (n, sum, buckets) = pick(b);
                 for (c, k) in cum.iter_mut().zip(buckets) {
-                    *c += k;
+                    *c += u64::from(*k);
                 }
                 count += n;
                 sum_ms += sum;

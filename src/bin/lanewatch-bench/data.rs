@@ -72,8 +72,8 @@ pub fn write_jsonl(
 }
 
 /// `lanewatch-bench generate`: `events` events over `lanes` lanes into `output`, 30 days
-/// ago at 2,000 events/s of event time; prints the `bench=generate` line.
-pub fn generate(output: &Path, events: usize, lanes: usize) -> Result<(), BenchError> {
+/// ago at `rate` events/s of event time; prints the `bench=generate` line.
+pub fn generate(output: &Path, events: usize, lanes: usize, rate: f64) -> Result<(), BenchError> {
     let err = |source| BenchError::Write {
         path: output.to_path_buf(),
         source,
@@ -81,11 +81,16 @@ pub fn generate(output: &Path, events: usize, lanes: usize) -> Result<(), BenchE
     let f = std::fs::File::create(output).map_err(err)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
     let start = lanewatch::time::now_ms() - 30 * 86_400_000;
-    let bytes = write_jsonl(&mut w, events, lanes, start, 2_000.0)
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(BenchError::Incomplete(format!(
+            "--rate {rate}: give events per second of event time above 0, e.g. 23.15 for a day of 2M"
+        )));
+    }
+    let bytes = write_jsonl(&mut w, events, lanes, start, rate)
         .and_then(|b| w.flush().map(|()| b))
         .map_err(err)?;
     println!(
-        "bench=generate events={events} lanes={lanes} bytes={bytes} path={}",
+        "bench=generate events={events} lanes={lanes} rate={rate} bytes={bytes} path={}",
         output.display()
     );
     Ok(())

@@ -107,6 +107,10 @@ enum Which {
         events: usize,
         #[arg(long, default_value_t = 1_000)]
         lanes: usize,
+        /// Events per second of event time (2,000: a 2M-event file spans 17 minutes;
+        /// 23.15: one day, as a region's thousand lanes see it).
+        #[arg(long, default_value_t = 2_000.0)]
+        rate: f64,
     },
     /// Replay a JSONL file on one thread (the replay tool's own path).
     Replay {
@@ -175,7 +179,8 @@ async fn run(which: Which, shutdown: CancellationToken) -> Result<(), BenchError
             output,
             events,
             lanes,
-        } => data::generate(&output, events, lanes)?,
+            rate,
+        } => data::generate(&output, events, lanes, rate)?,
         Which::Replay { input } => {
             let (events, seconds) = tokio::task::spawn_blocking(move || replay::file(&input))
                 .await
