@@ -11,7 +11,8 @@
 # the benchmarks are the separate `lanewatch-bench`), installs the baseline's Python
 # packages into a venv (~/.cache/lanewatch/bench-venv), starts its own Apache Kafka
 # broker with tests/kafka/kafka.sh in a temp dir (stopped on exit) and runs, in order:
-#   1. replay of a generated JSONL file, one thread (lanewatch, then the baseline)
+#   1. replay of a generated JSONL file spanning one day, one thread (lanewatch, then
+#      the baseline)
 #   2. drain of a pre-loaded 12-partition topic by the live service, fresh group, with
 #      CPU per million events and RSS sampled every second (3: flat under backlog);
 #      the baseline drains the same topic (its first BASE_DRAIN events)
@@ -125,7 +126,10 @@ bench() { # NAME CMD...
 
 # ---------------------------------------------------------------------------------------
 RUN="$$"
-bench generate "$LW" generate --output "$TMP/events.jsonl" --events "$REPLAY_EVENTS" --lanes "$LANES"
+# One day of event time, as a region's lanes see it (and the replay's per-window state
+# spans a day, not minutes).
+bench generate "$LW" generate --output "$TMP/events.jsonl" --events "$REPLAY_EVENTS" --lanes "$LANES" \
+  --rate "$(awk -v n="$REPLAY_EVENTS" 'BEGIN { printf "%.3f", n / 86400 }')"
 bench replay "$LW" replay --input "$TMP/events.jsonl"
 bench base_replay "$PY" "$HERE/baseline.py" replay --input "$TMP/events.jsonl" \
   --max-events "$BASE_REPLAY" --scrapes "$BASE_SCRAPES"
