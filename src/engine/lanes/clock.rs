@@ -76,6 +76,9 @@ pub struct CheckpointClock {
     blocked_at_ms: i64,
     /// The split epoch of the last computation.
     epoch: u64,
+    /// Scratch of [`Clock::recompute`] (splits carrying the checkpoint), kept so that
+    /// a recomputation, which may follow every event, allocates nothing.
+    carried: Vec<(u32, bool)>,
 }
 
 impl Default for CheckpointClock {
@@ -87,6 +90,7 @@ impl Default for CheckpointClock {
             blocker: Blocker::None,
             blocked_at_ms: i64::MIN,
             epoch: u64::MAX,
+            carried: Vec::new(),
         }
     }
 }
@@ -272,7 +276,8 @@ impl Clock {
         let mut min = i64::MAX;
         let mut blocker = Blocker::None;
         // Splits carrying the checkpoint: bit 0 "seen", bit 1 "has a live stream".
-        let mut carried: Vec<(u32, bool)> = Vec::new();
+        let mut carried = std::mem::take(&mut cp.carried);
+        carried.clear();
         for (lane, s) in streams {
             let live = self.is_live(s.split, s.time_ms);
             match carried.iter_mut().find(|c| c.0 == s.split) {
@@ -304,6 +309,7 @@ impl Clock {
                 consider(i as u32, &mut min, &mut blocker);
             }
         }
+        cp.carried = carried;
         cp.blocker = blocker;
         cp.blocked_at_ms = min;
         cp.epoch = self.epoch;
