@@ -16,7 +16,8 @@ use std::time::Duration;
 pub use crate::engine::settings::{Buckets, CongestionConfig, Settings, WindowConfig};
 use raw::*;
 pub use raw::{
-    DEFAULT_DELAY_BUCKETS, DEFAULT_HEADWAY_BUCKETS, DEFAULT_INSPECTION_BUCKETS, DEFAULT_LOS_BANDS_S,
+    DEFAULT_HEADWAY_BUCKETS, DEFAULT_INSPECTION_BUCKETS, DEFAULT_LOS_BANDS_S,
+    DEFAULT_PASSAGE_BUCKETS, DEFAULT_QUEUE_WAIT_BUCKETS,
 };
 pub use registry::{Checkpoint, LaneDef, LaneKind, Registry};
 

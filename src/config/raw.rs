@@ -188,26 +188,30 @@ pub(super) struct RawBuckets {
     pub(super) departure_headway_seconds: Vec<f64>,
 }
 
-/// Checkpoint delays: from a few seconds (an empty lane) to two hours (the 2020 queues).
-pub const DEFAULT_DELAY_BUCKETS: &[f64] = &[
-    5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 2700.0, 3600.0,
-    5400.0, 7200.0,
+// Default buckets: about ten for the passage time, six for the others (Prometheus'
+// guidance; every bound is a series per lane, and a region has a thousand lanes), each
+// placed where the rules and dashboards that read them need resolution.
+
+/// Passage time: the level-of-service band edges (75, 150, 262, 412, 600 s: a bucket
+/// count is a band's share, exactly), congestion's 10-minute threshold, then the long
+/// queues up to two hours (the 2020 queues).
+pub const DEFAULT_PASSAGE_BUCKETS: &[f64] = &[
+    30.0, 75.0, 150.0, 262.0, 412.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
 ];
-/// Inspection takes seconds for a car, minutes for a coach.
-pub const DEFAULT_INSPECTION_BUCKETS: &[f64] = &[
-    2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0,
-];
+/// Queue wait: `le="30"` is the recording rule's "waited at most 30 s" share; 600 s is
+/// the advice's target wait.
+pub const DEFAULT_QUEUE_WAIT_BUCKETS: &[f64] = &[30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+/// Inspection takes seconds for a car (median 25 s), minutes for a coach.
+pub const DEFAULT_INSPECTION_BUCKETS: &[f64] = &[10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
 /// Headways: a saturated car lane clears a vehicle every 10–30 s; gaps of minutes mean
 /// an idle or blocked lane.
-pub const DEFAULT_HEADWAY_BUCKETS: &[f64] = &[
-    2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 300.0, 600.0, 1800.0,
-];
+pub const DEFAULT_HEADWAY_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 900.0];
 
 impl Default for RawBuckets {
     fn default() -> Self {
         RawBuckets {
-            passage_duration_seconds: DEFAULT_DELAY_BUCKETS.to_vec(),
-            queue_wait_seconds: DEFAULT_DELAY_BUCKETS.to_vec(),
+            passage_duration_seconds: DEFAULT_PASSAGE_BUCKETS.to_vec(),
+            queue_wait_seconds: DEFAULT_QUEUE_WAIT_BUCKETS.to_vec(),
             inspection_duration_seconds: DEFAULT_INSPECTION_BUCKETS.to_vec(),
             departure_headway_seconds: DEFAULT_HEADWAY_BUCKETS.to_vec(),
         }

@@ -25,9 +25,10 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-DELAY = [5, 10, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200]
-INSPECTION = [2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200]
-HEADWAY = [2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 300, 600, 1800]
+DELAY = [30, 75, 150, 262, 412, 600, 900, 1800, 3600, 7200]
+QUEUE = [30, 60, 120, 300, 600, 1800]
+INSPECTION = [10, 20, 30, 60, 120, 300]
+HEADWAY = [10, 30, 60, 120, 300, 900]
 LANE = ["checkpoint", "direction", "lane"]
 MAX_PASSAGE_S = 6 * 3600
 DEDUP_CAPACITY = 1_000_000
@@ -41,7 +42,7 @@ class Lanes:
         self.duplicates = Counter("lanewatch_events_duplicate", "Duplicates.", registry=r)
         self.passages = Counter("lanewatch_passages", "Vehicles that passed.", LANE, registry=r)
         self.passage = Histogram("lanewatch_passage_duration_seconds", "Passage time.", LANE, buckets=DELAY, registry=r)
-        self.queue = Histogram("lanewatch_queue_wait_seconds", "Queue wait.", LANE, buckets=DELAY, registry=r)
+        self.queue = Histogram("lanewatch_queue_wait_seconds", "Queue wait.", LANE, buckets=QUEUE, registry=r)
         self.inspection = Histogram("lanewatch_inspection_duration_seconds", "Inspection.", LANE, buckets=INSPECTION, registry=r)
         self.headway = Histogram("lanewatch_departure_headway_seconds", "Headway.", LANE, buckets=HEADWAY, registry=r)
         self.last_departure = Gauge("lanewatch_lane_last_departure_timestamp_seconds", "Newest departure.", LANE, registry=r)

@@ -6,7 +6,7 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use lanewatch::config::DEFAULT_DELAY_BUCKETS;
+use lanewatch::config::DEFAULT_PASSAGE_BUCKETS;
 use support::*;
 use tokio_util::sync::CancellationToken;
 
@@ -195,7 +195,7 @@ async fn known_events_give_exact_counts_buckets_rejects_and_dead_letters() {
             Some(ps.len() as f64),
             "{cp}/{dir}/{lane}"
         );
-        for &le in DEFAULT_DELAY_BUCKETS {
+        for &le in DEFAULT_PASSAGE_BUCKETS {
             let want = ps
                 .iter()
                 .filter(|p| (p.departed - p.arrived) as f64 / 1000.0 <= le)

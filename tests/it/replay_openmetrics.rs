@@ -105,7 +105,13 @@ fn prometheus_answers_with_the_replayed_counts() {
     let base = prom.base.clone();
 
     // At several window ends, the passage count of each lane is the number of its
-    // accepted events that departed before then.
+    // accepted events that departed before then, and so is a passage bucket's: the
+    // default bound nearest five minutes (262 s, the level-of-service C/D edge).
+    let le_s = *lanewatch::config::DEFAULT_PASSAGE_BUCKETS
+        .iter()
+        .min_by(|a, b| (*a - 300.0).abs().total_cmp(&(*b - 300.0).abs()))
+        .expect("default passage buckets");
+    let le_ms = (le_s * 1000.0) as i64;
     for (cp, d, lane) in x.lanes.keys() {
         let evs = &x.lanes[&(cp.clone(), d.clone(), lane.to_string())];
         for hours in [1, 2, 3] {
@@ -117,18 +123,18 @@ fn prometheus_answers_with_the_replayed_counts() {
             let le = query(
                 &base,
                 &format!(
-                    "lanewatch_passage_duration_seconds_bucket{{checkpoint=\"{cp}\",direction=\"{d}\",lane=\"{lane}\",le=\"300\"}}"
+                    "lanewatch_passage_duration_seconds_bucket{{checkpoint=\"{cp}\",direction=\"{d}\",lane=\"{lane}\",le=\"{le_s}\"}}"
                 ),
                 at / 1000,
             );
             let want_le = evs
                 .iter()
-                .filter(|e| e.departed < at && e.departed - e.arrived <= 300_000)
+                .filter(|e| e.departed < at && e.departed - e.arrived <= le_ms)
                 .count() as f64;
             assert_eq!(
                 le,
                 Some(want_le),
-                "bucket le=300 of {cp} {d} {lane} at {at}"
+                "bucket le={le_s} of {cp} {d} {lane} at {at}"
             );
         }
     }
