@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::engine::event::Reason;
-use crate::simulate::args::{parse_incident_arg, parse_open_lanes};
+use crate::simulate::options::{parse_incident_arg, parse_open_lanes};
 use crate::simulate::{Incident, OpenLanes, SimulateOptions, Speed};
 
 /// Realistic commuter traffic into Kafka or a JSONL file.

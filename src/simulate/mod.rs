@@ -11,18 +11,18 @@
 //! - [`sim`]: [`Simulator`], the stations merged into messages in delivery order;
 //!   [`check`]: its options validated against the registry.
 //! - [`payload`]: the event JSON; [`imperfect`]: duplicates, late and malformed messages.
-//! - [`args`]: what `lanewatch simulate` is asked to do ([`SimulateOptions`]);
+//! - [`options`]: what `lanewatch simulate` is asked to do ([`SimulateOptions`]);
 //!   [`sink`]: Kafka and JSONL outputs; [`runner`]: pacing and shutdown ([`run`],
 //!   [`run_simulator`], [`run_with_truth`]).
 //! - [`truth`]: the ground truth per checkpoint direction and window (`--truth FILE`,
 //!   [`Simulator::with_truth`]): true arrivals, passage times, queues, lanes open and
 //!   the Erlang C advice on the true rates, to check the service against.
 
-pub mod args;
 pub mod check;
 pub mod error;
 pub mod imperfect;
 pub mod model;
+pub mod options;
 pub mod payload;
 pub mod profile;
 pub mod runner;
@@ -31,10 +31,10 @@ pub mod sink;
 pub mod traffic;
 pub mod truth;
 
-pub use args::{SimulateOptions, Speed};
 pub use check::{Incident, OpenLanes};
 pub use error::SimError;
 pub use imperfect::Imperfections;
+pub use options::{SimulateOptions, Speed};
 pub use runner::{SimSummary, run, run_simulator, run_with_truth};
 pub use sim::{EventKind, SimEvent, SimOptions, SimStats, Simulator};
 pub use sink::Output;

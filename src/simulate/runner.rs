@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::args::{SimulateOptions, Speed};
 use super::error::SimError;
+use super::options::{SimulateOptions, Speed};
 use super::sim::SimStats;
 use super::sim::Simulator;
 use super::sink::{KafkaSink, Lines, Output, Sent};

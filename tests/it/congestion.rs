@@ -8,7 +8,7 @@ use lanewatch::config::Config;
 use lanewatch::congestion::CheckpointWindow;
 use lanewatch::pipeline::Observer;
 use lanewatch::pipeline::Pipeline;
-use lanewatch::simulate::args::parse_open_lanes;
+use lanewatch::simulate::options::parse_open_lanes;
 use lanewatch::simulate::{SimOptions, Simulator};
 
 #[derive(Default)]

@@ -12,7 +12,7 @@ use lanewatch::congestion::CheckpointWindow;
 use lanewatch::event::Direction;
 use lanewatch::lanes::Observer;
 use lanewatch::pipeline::Pipeline;
-use lanewatch::simulate::args::{parse_incident_arg, parse_open_lanes};
+use lanewatch::simulate::options::{parse_incident_arg, parse_open_lanes};
 use lanewatch::simulate::{SimOptions, Simulator, TruthOptions, TruthWindow};
 
 /// Every checkpoint-direction analysis, by (checkpoint, direction, window start).

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use lanewatch::congestion::CheckpointWindow;
 use lanewatch::pipeline::Observer;
 use lanewatch::pipeline::Pipeline;
-use lanewatch::simulate::args::parse_incident_arg;
+use lanewatch::simulate::options::parse_incident_arg;
 use lanewatch::simulate::{Output, SimOptions, Simulator, Speed, run_simulator};
 use serde_json::Value;
 use support::*;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use lanewatch::simulate::args::parse_incident_arg;
+use lanewatch::simulate::options::parse_incident_arg;
 use lanewatch::simulate::{SimOptions, Simulator};
 use serde_json::Value;
 

@@ -167,7 +167,7 @@ fn user_errors_say_what_to_fix() {
         f(&mut o);
         Simulator::new(&reg, o).err().expect("rejected").to_string()
     };
-    use lanewatch::simulate::args::{parse_incident_arg, parse_open_lanes};
+    use lanewatch::simulate::options::{parse_incident_arg, parse_open_lanes};
     let e = err(&|o| {
         o.incidents
             .push(parse_incident_arg("baimao/inbound/03@07:30+45m").unwrap())

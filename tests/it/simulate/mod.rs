@@ -280,7 +280,7 @@ fn closing_lanes_slows_the_remaining_lanes() {
     let incident = |spec: &str| {
         let mut o = base.clone();
         o.incidents
-            .push(lanewatch::simulate::args::parse_incident_arg(spec).unwrap());
+            .push(lanewatch::simulate::options::parse_incident_arg(spec).unwrap());
         o
     };
     let normal = passages(&simulate(&reg, base.clone()));
@@ -332,10 +332,10 @@ fn opening_more_lanes_brings_the_peak_down() {
     let t0 = midnight();
     let mut few = SimOptions::new(t0 + 5 * HOUR, t0 + 11 * HOUR);
     few.open_lanes
-        .push(lanewatch::simulate::args::parse_open_lanes("baimiao/inbound/car=3").unwrap());
+        .push(lanewatch::simulate::options::parse_open_lanes("baimiao/inbound/car=3").unwrap());
     let mut more = few.clone();
     more.open_lanes.push(
-        lanewatch::simulate::args::parse_open_lanes("baimiao/inbound/car=6@07:30+3h").unwrap(),
+        lanewatch::simulate::options::parse_open_lanes("baimiao/inbound/car=6@07:30+3h").unwrap(),
     );
     let few_ps = passages(&simulate(&reg, few));
     let more_ps = passages(&simulate(&reg, more));

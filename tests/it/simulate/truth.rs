@@ -138,7 +138,7 @@ async fn truth_agrees_with_the_events_window_by_window() {
     opts.seed = 23;
     for lane in ["01", "02", "03"] {
         opts.incidents.push(
-            lanewatch::simulate::args::parse_incident_arg(&format!(
+            lanewatch::simulate::options::parse_incident_arg(&format!(
                 "baimiao/inbound/{lane}@07:00+1h"
             ))
             .unwrap(),
@@ -250,7 +250,7 @@ async fn truth_shows_closures_schedules_and_slowdowns_at_the_window_midpoints() 
     let t0 = midnight();
     let mut opts = SimOptions::new(t0 + 5 * HOUR + HOUR / 2, t0 + 8 * HOUR + 2 * HOUR / 3);
     opts.seed = 4;
-    use lanewatch::simulate::args::parse_incident_arg;
+    use lanewatch::simulate::options::parse_incident_arg;
     for spec in [
         "baimiao/inbound/01@07:00+40m",
         "baimiao/inbound/*@08:10+20m:slow=2",
