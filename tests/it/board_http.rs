@@ -8,53 +8,21 @@
 use crate::support;
 use crate::support::Need;
 
-use std::process::Command;
 use std::sync::Arc;
 
 use lanewatch::board::{PAGE_CSS, PAGE_HTML, PAGE_JS};
-use lanewatch::config::Config;
 use lanewatch::export::http::HttpServer;
 use lanewatch::export::metrics::Metrics;
 use lanewatch::health::Health;
-use support::own::make_certs;
+use support::http::curl;
+use support::own::tls_basic_auth_config;
 use tokio_util::sync::CancellationToken;
-
-/// `curl` a URL; returns the status code, the response headers and the body.
-fn curl(args: &[&str]) -> (String, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (h, b) = (dir.path().join("h"), dir.path().join("b"));
-    let out = Command::new("curl")
-        .args(["-s", "-w", "%{http_code}", "-D"])
-        .arg(&h)
-        .arg("-o")
-        .arg(&b)
-        .args(args)
-        .output()
-        .expect("curl runs");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        std::fs::read_to_string(&h).unwrap_or_default(),
-        std::fs::read_to_string(&b).unwrap_or_default(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_board_and_its_api_need_the_credentials_metrics_needs_over_tls() {
     require!(Need::Tool("curl"), Need::Tool("openssl"));
     let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path(), "server");
-    let hash = bcrypt::hash("s3cret-pass", 6).unwrap();
-    std::fs::write(
-        dir.path().join("web.yml"),
-        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  commander: {hash}\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("lanewatch.toml"),
-        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n",
-    )
-    .unwrap();
-    let config = Config::load(&dir.path().join("lanewatch.toml")).unwrap();
+    let config = tls_basic_auth_config(dir.path(), "commander", "");
     let server = HttpServer::bind(&config.http, Metrics::new(), Arc::new(Health::default()))
         .await
         .unwrap();
@@ -65,16 +33,18 @@ async fn the_board_and_its_api_need_the_credentials_metrics_needs_over_tls() {
     tokio::task::spawn_blocking(move || {
         for path in ["/", "/board.js", "/board.css", "/api/v1/board", "/metrics"] {
             let url = format!("{base}{path}");
-            let (code, head, _) = curl(&["--cacert", &ca, &url]);
+            let r = curl(&["--cacert", &ca, &url]);
+            let (code, head) = (r.status, r.headers);
             assert_eq!(code, "401", "{path} without credentials");
             assert!(
                 head.to_ascii_lowercase()
                     .contains("www-authenticate: basic"),
                 "{path}: {head}"
             );
-            let (code, _, _) = curl(&["--cacert", &ca, "-u", "commander:wrong", &url]);
+            let code = curl(&["--cacert", &ca, "-u", "commander:wrong", &url]).status;
             assert_eq!(code, "401", "{path} with a wrong password");
-            let (code, head, body) = curl(&["--cacert", &ca, "-u", "commander:s3cret-pass", &url]);
+            let r = curl(&["--cacert", &ca, "-u", "commander:s3cret-pass", &url]);
+            let (code, head, body) = (r.status, r.headers, r.body);
             assert_eq!(code, "200", "{path} with credentials: {body}");
             let head = head.to_ascii_lowercase();
             match path {
@@ -99,9 +69,9 @@ async fn the_board_and_its_api_need_the_credentials_metrics_needs_over_tls() {
             }
         }
         // Health probes stay open; plain HTTP to the TLS port is refused.
-        let (code, _, _) = curl(&["--cacert", &ca, &format!("{base}/healthz")]);
+        let code = curl(&["--cacert", &ca, &format!("{base}/healthz")]).status;
         assert_eq!(code, "200");
-        let (code, _, _) = curl(&[&base.replace("https", "http")]);
+        let code = curl(&[&base.replace("https", "http")]).status;
         assert_ne!(code, "200");
     })
     .await

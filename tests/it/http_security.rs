@@ -13,40 +13,20 @@ use lanewatch::config::Config;
 use lanewatch::export::http::HttpServer;
 use lanewatch::export::metrics::Metrics;
 use lanewatch::health::Health;
+use support::http::curl;
 use support::own::make_certs;
 use support::*;
 use tokio_util::sync::CancellationToken;
-
-fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/stderr", "-w", "%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl runs");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_basic_auth_with_an_exporter_toolkit_web_config() {
     require!(Need::Tool("curl"), Need::Tool("openssl"));
     let dir = tempfile::tempdir().unwrap();
-    make_certs(dir.path(), "server");
-    let hash = bcrypt::hash("s3cret-pass", 6).unwrap();
-    std::fs::write(
-        dir.path().join("web.yml"),
-        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {hash}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("lanewatch.toml"),
-        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n",
-    )
-    .unwrap();
-    let config =
-        Config::load(&dir.path().join("lanewatch.toml")).expect("config with web config loads");
+    let config = support::own::tls_basic_auth_config(
+        dir.path(),
+        "prometheus",
+        "http_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n",
+    );
     let server = HttpServer::bind(&config.http, Metrics::new(), Arc::new(Health::default()))
         .await
         .unwrap();
@@ -72,41 +52,23 @@ async fn tls_and_basic_auth_with_an_exporter_toolkit_web_config() {
     .unwrap();
     let _ = ca;
     let (ok, wrong, none, nobody, health, plain) = results;
-    assert_eq!(ok.0, "200", "right credentials: {}", ok.1);
+    assert_eq!(ok.status, "200", "right credentials: {}", ok.body);
     assert!(
-        ok.1.contains("lanewatch_build_info"),
+        ok.body.contains("lanewatch_build_info"),
         "metrics body over TLS"
     );
-    assert_eq!(wrong.0, "401");
-    assert_eq!(none.0, "401");
-    assert_eq!(nobody.0, "401");
-    assert_eq!(health.0, "200", "health endpoints need no credentials");
-    assert_ne!(plain.0, "200");
+    assert_eq!(wrong.status, "401");
+    assert_eq!(none.status, "401");
+    assert_eq!(nobody.status, "401");
+    assert_eq!(health.status, "200", "health endpoints need no credentials");
+    assert_ne!(plain.status, "200");
     // The configured extra header is served.
-    let (url3, ca3) = (url.clone(), dir.path().join("ca.crt"));
-    let head = tokio::task::spawn_blocking(move || {
-        Command::new("curl")
-            .args([
-                "-s",
-                "-D",
-                "-",
-                "-o",
-                "/dev/null",
-                "--cacert",
-                ca3.to_str().unwrap(),
-                "-u",
-                "prometheus:s3cret-pass",
-                &url3,
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
     assert!(
-        String::from_utf8_lossy(&head.stdout)
+        ok.headers
             .to_ascii_lowercase()
-            .contains("x-content-type-options: nosniff")
+            .contains("x-content-type-options: nosniff"),
+        "{}",
+        ok.headers
     );
     stop.cancel();
     task.await.unwrap();
@@ -445,9 +407,9 @@ async fn a_tls_port_serves_despite_silent_connections_and_answers_over_the_cap()
             .await
             .unwrap();
     assert_eq!(
-        scrape.0, "200",
+        scrape.status, "200",
         "scrape beside silent connections: {}",
-        scrape.1
+        scrape.body
     );
     // Two established TLS connections, idle, take both slots.
     let holders: Vec<Kill> = (0..2)
@@ -473,9 +435,13 @@ async fn a_tls_port_serves_despite_silent_connections_and_answers_over_the_cap()
     })
     .await
     .unwrap();
-    assert_eq!(health.0, "200", "probe over the cap: {}", health.1);
-    assert_eq!(metrics.0, "503", "scrape over the cap: {}", metrics.1);
-    assert!(metrics.1.contains("busy"), "{}", metrics.1);
+    assert_eq!(health.status, "200", "probe over the cap: {}", health.body);
+    assert_eq!(
+        metrics.status, "503",
+        "scrape over the cap: {}",
+        metrics.body
+    );
+    assert!(metrics.body.contains("busy"), "{}", metrics.body);
     drop((holders, silent));
     stop.cancel();
     task.await.unwrap();

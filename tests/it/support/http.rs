@@ -152,3 +152,30 @@ fn parse_labels(s: &str) -> BTreeMap<String, String> {
     }
     out
 }
+
+/// What `curl` answered: the status code (`000` when nothing was), the response headers
+/// and the body.
+pub struct Curled {
+    pub status: String,
+    pub headers: String,
+    pub body: String,
+}
+
+/// Run `curl -s` with `args` (a real TLS client for the web-config tests).
+pub fn curl(args: &[&str]) -> Curled {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, b) = (dir.path().join("h"), dir.path().join("b"));
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-w", "%{http_code}", "-D"])
+        .arg(&h)
+        .arg("-o")
+        .arg(&b)
+        .args(args)
+        .output()
+        .expect("curl runs (apt-get install curl)");
+    Curled {
+        status: String::from_utf8_lossy(&out.stdout).into_owned(),
+        headers: std::fs::read_to_string(&h).unwrap_or_default(),
+        body: std::fs::read_to_string(&b).unwrap_or_default(),
+    }
+}

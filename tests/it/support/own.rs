@@ -76,6 +76,25 @@ pub fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A `lanewatch.toml` in `dir` listening on a free port with a web config: TLS with a
+/// fresh `server` certificate (`ca.crt` signs it) and basic auth for `user` with the
+/// password `s3cret-pass`; `extra` is appended to the web config. The loaded config.
+pub fn tls_basic_auth_config(dir: &Path, user: &str, extra: &str) -> lanewatch::Config {
+    make_certs(dir, "server");
+    let hash = bcrypt::hash("s3cret-pass", 6).unwrap();
+    std::fs::write(
+        dir.join("web.yml"),
+        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  {user}: {hash}\n{extra}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lanewatch.toml"),
+        "[http]\nlisten = \"127.0.0.1:0\"\nweb_config_file = \"web.yml\"\n",
+    )
+    .unwrap();
+    lanewatch::Config::load(&dir.join("lanewatch.toml")).expect("config with web config loads")
+}
+
 /// `ca.crt`/`ca.key` and `{name}.crt`/`{name}.key` (for IP 127.0.0.1) in `dir`, plus
 /// `{name}.pem`: the unencrypted PKCS#8 key and the certificate (a PEM keystore).
 pub fn make_certs(dir: &Path, name: &str) {
