@@ -7,7 +7,6 @@ use crate::support;
 use crate::support::Need;
 use crate::support::replay as helpers;
 
-use std::process::Command;
 use std::time::Duration;
 
 use helpers::{Line, Passage, dataset, expect, jsonl, replay_json};
@@ -83,18 +82,7 @@ fn prometheus_answers_with_the_replayed_counts() {
     assert!(missing.is_empty(), "backfill lacks {missing:?}");
 
     let tsdb = dir.path().join("tsdb");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&tsdb)
-        .output()
-        .expect("promtool runs (apt-get install prometheus)");
-    assert!(
-        out.status.success(),
-        "promtool rejected the file: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::prometheus::create_blocks(&om, &tsdb);
 
     let prom = crate::support::prometheus::Prometheus::on_tsdb(
         dir.path(),

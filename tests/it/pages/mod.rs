@@ -332,17 +332,7 @@ fn evaluate(days: &[Day], failures: &mut Vec<String>, delays: &mut Vec<f64>) -> 
     .unwrap();
     lanewatch::replay::run(args.into(), tokio_util::sync::CancellationToken::new()).unwrap();
     let tsdb = dir.path().join("tsdb");
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(&tsdb)
-        .output()
-        .expect("promtool runs");
-    assert!(
-        out.status.success(),
-        "promtool: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::prometheus::create_blocks(&om, &tsdb);
     if let Ok(keep) = std::env::var("LANEWATCH_PAGES_KEEP") {
         let _ = Command::new("cp")
             .args(["-r"])

@@ -11,6 +11,23 @@ pub struct Prometheus {
     pub base: String,
 }
 
+/// `promtool tsdb create-blocks-from openmetrics OM TSDB`: the backfill file as TSDB
+/// blocks under `tsdb` (panics with promtool's output when it rejects the file).
+pub fn create_blocks(om: &Path, tsdb: &Path) {
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(om)
+        .arg(tsdb)
+        .output()
+        .expect("promtool runs (apt-get install prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool rejected the file: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Prometheus {
     /// Start Prometheus on `tsdb` with its config and log in `dir`, keeping
     /// `retention` of data, and wait until it is ready (panics with its log after
