@@ -418,8 +418,7 @@ impl Board {
         let stalled = stall::stalled(&stall::StallInputs {
             gap_s: newest_s - last,
             inspection_max_s: l.inspection_max_s,
-            passed_over: l.passed_over.get(),
-            neighbour_lanes: l.neighbour_lanes,
+            passed_over_s: newest_s - l.passed_over_since.get(),
             lanes_of_kind: l.lanes_of_kind,
             rate_per_s: rate,
             scheduled_open,

@@ -1,5 +1,5 @@
 //! The shipped `LaneStalled` alert rule (deploy/prometheus/alerts.yml) evaluated
-//! in-process on one lane's cells, without its `for: 2m`: the board shows the
+//! in-process on one lane's cells, without its `for: 1m`: the board shows the
 //! condition the page is raised on, not the page's own pending/firing state.
 //!
 //! The rule, per lane, with `gap` the seconds by which the lane's newest departure
@@ -7,10 +7,14 @@
 //! over the last 30 minutes:
 //!
 //! ```text
-//! ( gap > inspection_max − 120  and  passed_over > neighbour_lanes
-//!   or gap > max(silence_headways / rate, 210) − 120  and  gap > inspection_max − 120 )
+//! ( passed_over > inspection_max − 60
+//!   or gap > max(silence_headways / rate, 210) − 60  and  gap > inspection_max − 60 )
 //! and rate >= 1/120 and scheduled_open
 //! ```
+//!
+//! and `passed_over` the seconds by which the direction's newest departure trails the
+//! arrival that made the lane passed over by more vehicles than it has neighbour
+//! lanes (`lanewatch_lane_passed_over_timestamp_seconds`; NaN while fewer did).
 //!
 //! with `silence_headways` = 12 for a lane alone of its kind, else 6 (recording rule
 //! `lanewatch_lane_silence_headways`).
@@ -21,8 +25,9 @@ pub struct StallInputs {
     /// Direction's newest departure minus the lane's (seconds).
     pub gap_s: f64,
     pub inspection_max_s: f64,
-    pub passed_over: f64,
-    pub neighbour_lanes: f64,
+    /// Direction's newest departure minus the lane's passed-over time (seconds; NaN
+    /// while it was passed over by no more vehicles than it has neighbours).
+    pub passed_over_s: f64,
     pub lanes_of_kind: f64,
     /// Departures per second over the last 30 minutes (`None`: not yet measurable).
     pub rate_per_s: Option<f64>,
@@ -30,7 +35,7 @@ pub struct StallInputs {
 }
 
 /// The `for:` head start the rule gives both tests (seconds).
-const HEAD_START_S: f64 = 120.0;
+const HEAD_START_S: f64 = 60.0;
 
 /// Whether `LaneStalled`'s expression holds for the lane.
 pub fn stalled(i: &StallInputs) -> bool {
@@ -42,7 +47,7 @@ pub fn stalled(i: &StallInputs) -> bool {
         return false;
     }
     let longer_than_inspection = i.gap_s > i.inspection_max_s - HEAD_START_S;
-    let passed_over = longer_than_inspection && i.passed_over > i.neighbour_lanes;
+    let passed_over = i.passed_over_s > i.inspection_max_s - HEAD_START_S;
     let headways = 6.0 + 6.0 * f64::from(u8::from(i.lanes_of_kind == 1.0));
     let silent = i.gap_s > (headways / rate).max(210.0) - HEAD_START_S && longer_than_inspection;
     passed_over || silent
@@ -56,8 +61,7 @@ mod tests {
         StallInputs {
             gap_s: 0.0,
             inspection_max_s: 150.0,
-            passed_over: 0.0,
-            neighbour_lanes: 3.0,
+            passed_over_s: f64::NAN,
             lanes_of_kind: 4.0,
             rate_per_s: Some(1.0 / 30.0),
             scheduled_open: true,
@@ -66,27 +70,36 @@ mod tests {
 
     #[test]
     fn silent_test_needs_six_headways_and_at_least_210_s() {
-        // 6 headways of 30 s = 180 s < 210 s: threshold 210 − 120 = 90 s.
+        // 6 headways of 30 s = 180 s < 210 s: threshold 210 − 60 = 150 s.
         let mut l = lane();
-        l.gap_s = 90.0;
+        l.gap_s = 150.0;
         assert!(!stalled(&l), "equal is not more");
-        l.gap_s = 91.0;
+        l.gap_s = 151.0;
         assert!(stalled(&l));
-        // A lane alone of its kind: 12 headways = 360 s − 120.
+        // A lane alone of its kind: 12 headways = 360 s − 60.
         l.lanes_of_kind = 1.0;
         assert!(!stalled(&l));
-        l.gap_s = 240.5;
+        l.gap_s = 300.0;
+        assert!(!stalled(&l), "equal is not more");
+        l.gap_s = 300.5;
         assert!(stalled(&l));
     }
 
     #[test]
-    fn both_tests_need_a_silence_longer_than_an_inspection() {
+    fn both_tests_need_longer_than_an_inspection() {
         let mut l = lane();
         l.inspection_max_s = 400.0;
-        l.gap_s = 250.0;
-        l.passed_over = 10.0;
-        assert!(!stalled(&l), "280 s inspection head start not exceeded");
-        l.gap_s = 281.0;
+        l.gap_s = 340.0;
+        assert!(!stalled(&l), "340 s inspection head start not exceeded");
+        l.gap_s = 341.0;
+        assert!(stalled(&l));
+        // Passed over: the vehicle that made it more than its neighbours arrived
+        // longer than the head start before the direction's newest departure.
+        l.gap_s = 600.0;
+        l.rate_per_s = Some(1.0 / 110.0); // silent test: 6 × 110 − 60 = 600 s
+        l.passed_over_s = 340.0;
+        assert!(!stalled(&l));
+        l.passed_over_s = 341.0;
         assert!(stalled(&l));
     }
 
@@ -94,10 +107,15 @@ mod tests {
     fn passed_over_test_pages_before_the_silent_one() {
         let mut l = lane();
         l.inspection_max_s = 150.0;
-        l.gap_s = 40.0; // > 150 − 120, < 90 of the silent test
-        l.passed_over = 3.0;
+        l.gap_s = 120.0; // < 150 of the silent test
+        l.passed_over_s = f64::NAN;
         assert!(!stalled(&l), "passed over by no more than its neighbours");
-        l.passed_over = 4.0;
+        l.passed_over_s = 90.0;
+        assert!(
+            !stalled(&l),
+            "the lane may be inspecting a vehicle not seen yet"
+        );
+        l.passed_over_s = 91.0;
         assert!(stalled(&l));
     }
 

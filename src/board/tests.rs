@@ -60,8 +60,8 @@ fn pages_mirror_the_alert_conditions_on_the_same_values() {
     g.recommended.set(3.0);
     g.set_congested_since(Some(T0 + 300_000));
     // Lane 01: 20 departures in 10 minutes (one per 30 s, in service), then silent
-    // for 200 s while lane 02 kept clearing: 200 > max(6 × 30, 210) − 120 and
-    // > 150 − 120. Lane 03 never saw a vehicle.
+    // for 200 s while lane 02 kept clearing: 200 > max(6 × 30, 210) − 60 and
+    // > 150 − 60. Lane 03 never saw a vehicle.
     f.board.sample(T0);
     for _ in 0..20 {
         f.lanes[0].passages.inc();

@@ -292,9 +292,9 @@ pub const LANE_NEIGHBOUR_LANES: Family = Family {
     buckets: None,
 };
 pub const LANE_PASSED_OVER: Family = Family {
-    name: "lanewatch_lane_passed_over_vehicles",
+    name: "lanewatch_lane_passed_over_timestamp_seconds",
     kind: Kind::Gauge,
-    help: "Vehicles of classes the lane takes that other lanes of its direction cleared, having arrived after the lane's newest departure (event time; 0 again at its next departure). More than its neighbour lanes, while it is silent for longer than one inspection, says it takes no vehicles.",
+    help: "Event time (Unix seconds) when more vehicles had passed the lane over than it has neighbour lanes: the arrival of the earliest such vehicle (one the lane takes, cleared by another lane of its direction, arrived after the lane's newest departure); NaN while fewer did and again at its next departure. Once its direction's newest departure is more than one longest inspection past it, the lane was free and drivers passed it over: it takes no vehicles (LaneStalled).",
     labels: LANE,
     buckets: None,
 };

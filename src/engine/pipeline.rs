@@ -98,8 +98,8 @@ impl<O: Observer> crate::engine::lanes::Observer for Fanout<'_, O> {
         }
         self.observer.swept(checkpoint, watermark_ms);
     }
-    fn passed_over(&mut self, lane: u32, vehicles: u32, at_ms: i64) {
-        self.observer.passed_over(lane, vehicles, at_ms);
+    fn passed_over(&mut self, lane: u32, since_ms: Option<i64>, at_ms: i64) {
+        self.observer.passed_over(lane, since_ms, at_ms);
     }
 }
 

@@ -38,7 +38,6 @@ impl LaneKind {
 }
 
 /// The 99.9th percentile of a log-normal inspection time relative to its mean, at the
-/// The 99.9th percentile of a log-normal inspection time relative to its mean, at the
 /// spread inspection times show (σ ≈ 0.45): `exp(3.09σ − σ²/2)`.
 pub const INSPECTION_P999_OVER_MEAN: f64 = 3.6;
 

@@ -94,7 +94,7 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
         (cat::LANE_INSPECTION_MAX, |l| l.inspection_max_s),
         (cat::LANE_KIND_LANES, |l| l.lanes_of_kind),
         (cat::LANE_NEIGHBOUR_LANES, |l| l.neighbour_lanes),
-        (cat::LANE_PASSED_OVER, |l| l.passed_over.get()),
+        (cat::LANE_PASSED_OVER, |l| l.passed_over_since.get()),
     ];
     for g in gauges {
         single_gauge(out, lanes, &mut num, g);

@@ -223,9 +223,9 @@ pub struct LaneData {
     /// seen (input out of time order): kept apart in O(log n) and merged in by
     /// [`ReplayObserver::finish`], so descending input costs n·log n, not n².
     late: LateEntries,
-    /// The lane's passed-over count at the end of each 15-second slot it changed in
-    /// (in the order events were read), ascending.
-    pub passed_over: Vec<(i64, u32)>,
+    /// The lane's passed-over time (seconds, NaN when unset) at the end of each
+    /// 15-second slot it changed in (in the order events were read), ascending.
+    pub passed_over: Vec<(i64, f64)>,
     /// Newest departure so far (headways are taken in event-time order).
     pub newest_departure_ms: Option<i64>,
 }
@@ -581,13 +581,14 @@ impl Observer for ReplayObserver {
         }
     }
 
-    fn passed_over(&mut self, lane: u32, vehicles: u32, at_ms: i64) {
+    fn passed_over(&mut self, lane: u32, since_ms: Option<i64>, at_ms: i64) {
         let slot = at_ms.div_euclid(SLOT_MS);
+        let since = since_ms.map_or(f64::NAN, |ms| ms as f64 / 1000.0);
         let d = self.lane(lane);
         match d.passed_over.last_mut() {
             // Read order wins: an out-of-order departure updates the newest slot.
-            Some((s, v)) if *s >= slot => *v = vehicles,
-            _ => d.passed_over.push((slot, vehicles)),
+            Some((s, v)) if *s >= slot => *v = since,
+            _ => d.passed_over.push((slot, since)),
         }
     }
 

@@ -248,7 +248,7 @@ fn write_alert_inputs(
             .first()
             .map_or(i64::MAX, |&(s, _)| (s + 1) * SLOT_MS);
         let mut it = lane.passed_over.iter().peekable();
-        let mut value = 0;
+        let mut value = f64::NAN;
         for &m in slots.iter().filter(|&&m| m >= first) {
             while let Some(&(_, v)) = it.next_if(|x| (x.0 + 1) * SLOT_MS <= m) {
                 value = v;

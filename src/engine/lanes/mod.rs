@@ -3,6 +3,7 @@
 //! of each checkpoint direction that closes them (event time: [`clock`]).
 
 pub mod clock;
+pub mod passed;
 pub mod stats;
 pub mod window;
 
@@ -37,8 +38,8 @@ pub struct Lane {
     /// the registry).
     uses: u8,
     /// Vehicles it could have taken that other lanes of its direction cleared, having
-    /// arrived after its newest departure.
-    passed_over: u32,
+    /// arrived after its newest departure ([`passed`]).
+    passed_over: passed::PassedOver,
     /// A lane not in the registry: when it last sent an event (wall clock live, event
     /// time otherwise), and whether it expired (its series removed, its id retired).
     seen_ms: i64,
@@ -83,8 +84,9 @@ pub trait Observer {
     /// Every lane of `checkpoint` was swept up to `watermark_ms` (after its
     /// `window_closed` calls).
     fn swept(&mut self, _checkpoint: u32, _watermark_ms: i64) {}
-    /// `lane`'s passed-over count became `vehicles` with an event departed at `at_ms`.
-    fn passed_over(&mut self, _lane: u32, _vehicles: u32, _at_ms: i64) {}
+    /// `lane`'s passed-over time ([`passed::PassedOver::since_ms`]) became `since_ms`
+    /// with an event departed at `at_ms`.
+    fn passed_over(&mut self, _lane: u32, _since_ms: Option<i64>, _at_ms: i64) {}
 }
 
 impl Observer for () {}
@@ -220,7 +222,7 @@ impl Lanes {
             windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
             last_departure_ms: None,
             uses,
-            passed_over: 0,
+            passed_over: passed::PassedOver::new(traits.neighbour_lanes as usize),
             seen_ms: i64::MIN,
             expired: false,
             streams: Vec::new(),
@@ -297,10 +299,9 @@ impl Lanes {
         if newest {
             lane.last_departure_ms = Some(ev.departed_ms);
             s.last_departure.set(ms_to_s(ev.departed_ms));
-            if lane.passed_over != 0 {
-                lane.passed_over = 0;
-                s.passed_over.set(0.0);
-                observer.passed_over(id, 0, ev.departed_ms);
+            if lane.passed_over.clear() {
+                s.passed_over_since.set(f64::NAN);
+                observer.passed_over(id, None, ev.departed_ms);
             }
         }
         let cpi = lane.checkpoint as usize;
@@ -393,10 +394,8 @@ impl Lanes {
     }
 
     /// The other lanes of `ev`'s direction that could have taken its vehicle and had
-    /// already released their newest one when it arrived: it passed them over. Drivers
-    /// take the shortest queue, so an open lane that is free is passed over by at most
-    /// its neighbour lanes (each free longer) before it takes a vehicle; LaneStalled
-    /// pages a lane silent longer than one inspection and passed over by more.
+    /// already released their newest one when it arrived: it passed them over (see
+    /// [`passed`] for what LaneStalled reads of that).
     fn count_passed_over<O: Observer>(
         &mut self,
         checkpoint: usize,
@@ -412,9 +411,10 @@ impl Lanes {
                 && l.uses & class != 0
                 && l.last_departure_ms.is_some_and(|d| ev.arrived_ms > d)
             {
-                l.passed_over += 1;
-                l.stats.passed_over.set(f64::from(l.passed_over));
-                observer.passed_over(other, l.passed_over, ev.departed_ms);
+                if let Some(since) = l.passed_over.add(ev.arrived_ms) {
+                    l.stats.passed_over_since.set(ms_to_s(since));
+                    observer.passed_over(other, Some(since), ev.departed_ms);
+                }
             }
         }
     }
@@ -441,7 +441,7 @@ impl Lanes {
             lane.streams.retain(|s| s.split != split);
             if before > 0 && lane.streams.is_empty() {
                 lane.stats.reset_windows();
-                lane.passed_over = 0;
+                lane.passed_over.clear();
             }
         }
     }

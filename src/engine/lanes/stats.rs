@@ -109,9 +109,10 @@ pub struct LaneCells {
     /// Other lanes of its direction taking its vehicles (`Checkpoint::lane_neighbours`;
     /// 0 when not in the registry).
     pub neighbour_lanes: f64,
-    /// Vehicles it could have taken that other lanes of its direction cleared, having
-    /// arrived after its newest departure (see `Lanes::record`).
-    pub passed_over: F64Cell,
+    /// Seconds since the epoch: the arrival by which more vehicles than it has
+    /// neighbour lanes had passed it over since its newest departure; NaN while fewer
+    /// did ([`super::passed`]).
+    pub passed_over_since: F64Cell,
 }
 
 /// What the registry says of a lane, exported as static gauges for the alert rules.
@@ -155,7 +156,7 @@ impl LaneCells {
         self.quantiles.iter().for_each(|c| c.set(f64::NAN));
         self.level_of_service.set(f64::NAN);
         self.queue_length.set(0.0);
-        self.passed_over.set(0.0);
+        self.passed_over_since.set(f64::NAN);
     }
 }
 
@@ -246,7 +247,7 @@ impl LaneSeries {
             inspection_max_s: traits.inspection_max_s,
             lanes_of_kind: traits.lanes_of_kind,
             neighbour_lanes: traits.neighbour_lanes,
-            passed_over: F64Cell::default(),
+            passed_over_since: F64Cell::new(f64::NAN),
         });
         s.lanes
             .write()
