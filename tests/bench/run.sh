@@ -146,6 +146,10 @@ for L in "${LANE_SIZES[@]}"; do
   bench "scrape$L" "$LW" scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
     --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES"
 done
+# As Prometheus scrapes (Accept-Encoding: gzip).
+L="${LANE_SIZES[0]}"
+bench "scrape_gzip$L" "$LW" scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
+  --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES" --gzip
 
 bench fresh "$LW" fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES" \
   --warmup-s "$FRESH_WARMUP"
@@ -188,6 +192,8 @@ row "4. scrape $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape$L1" scrape_ms_p
   "$(val base_replay scrape_ms_p50) / $(val base_replay scrape_ms_p99)" "$(ratio "$(val base_replay scrape_ms_p50)" "$(val "scrape$L1" scrape_ms_p50)")" "<= 5"
 row "   body bytes / series, $(num "$L1") lanes" "$(num "$(val "scrape$L1" body_bytes)") / $(num "$(val "scrape$L1" series)")" \
   "$(num "$(val base_replay body_bytes)")" "" ""
+row "   gzip (as Prometheus asks), $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape_gzip$L1" scrape_ms_p50) / $(val "scrape_gzip$L1" scrape_ms_p99)" "" "" ""
+row "   gzip bytes on the wire, $(num "$L1") lanes" "$(num "$(val "scrape_gzip$L1" wire_bytes)")" "" "" ""
 row "   scrape $(num "$L2") lanes p50 / p99 (ms)" "$(val "scrape$L2" scrape_ms_p50) / $(val "scrape$L2" scrape_ms_p99)" "" "" ""
 row "   body bytes / series, $(num "$L2") lanes" "$(num "$(val "scrape$L2" body_bytes)") / $(num "$(val "scrape$L2" series)")" "" "" ""
 row "5. produce -> /metrics at $(num "$FRESH_RATE")/s p50 / p99 (ms)" "$(val fresh fresh_ms_p50) / $(val fresh fresh_ms_p99)" "" "" "p99 <= 100"

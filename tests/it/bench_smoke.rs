@@ -101,6 +101,28 @@ fn every_bench_command_runs_in_smoke_size() {
     ]);
     assert_eq!(num(&s, "lanes_exported"), 50.0);
     assert!(num(&s, "body_bytes") > 0.0 && num(&s, "scrape_ms_p99") >= num(&s, "scrape_ms_p50"));
+    assert!(
+        num(&s, "wire_bytes") > num(&s, "body_bytes"),
+        "head and body"
+    );
+    let z = bench(&[
+        "scrape",
+        "--brokers",
+        &brokers,
+        "--topic",
+        &topic,
+        "--events",
+        "3000",
+        "--lanes",
+        "50",
+        "--scrapes",
+        "3",
+        "--gzip",
+    ]);
+    assert!(
+        num(&z, "wire_bytes") * 4.0 < num(&z, "body_bytes"),
+        "gzip on the wire: {z:?}"
+    );
 
     let f = bench(&[
         "fresh",

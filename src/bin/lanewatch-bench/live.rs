@@ -134,6 +134,39 @@ pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<(), Bench
     }
 }
 
+/// `GET path` over HTTP/1.1 on a new connection, as a scraper reads it: the response
+/// (head and body, as sent) into `buf`, which keeps its capacity from one call to the
+/// next, so the timing is the server's and the socket's, not this client's copies.
+/// `gzip`: ask for a compressed body, as Prometheus does. Returns the status code.
+pub async fn get_into(
+    addr: SocketAddr,
+    path: &str,
+    gzip: bool,
+    buf: &mut Vec<u8>,
+) -> Result<u16, BenchError> {
+    let io = |source| BenchError::HttpIo {
+        what: format!("GET http://{addr}{path}"),
+        source,
+    };
+    let mut s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+    s.set_nodelay(true).map_err(io)?;
+    let accept = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.map_err(io)?;
+    buf.clear();
+    s.read_to_end(buf).await.map_err(io)?;
+    let status = buf
+        .get(9..12)
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok(status)
+}
+
 /// `GET path` over HTTP/1.1 on a new connection; the status code and the body.
 pub async fn get(addr: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), BenchError> {
     let io = |source| BenchError::HttpIo {
