@@ -55,70 +55,39 @@ fn every_bench_command_runs_in_smoke_size() {
     assert!(num(&r, "events_per_second") > 0.0);
 
     let topic = support::unique("bench-smoke");
-    let p = bench(&[
-        "produce",
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--events",
-        "3000",
-        "--lanes",
-        "50",
-        "--partitions",
-        "12",
-    ]);
+    // A command on the smoke topic: 3,000 events over 50 lanes.
+    let on_topic = |command: &str, extra: &[&str]| {
+        let mut args = vec![
+            command,
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--events",
+            "3000",
+            "--lanes",
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        bench(&args)
+    };
+    let p = on_topic("produce", &["--partitions", "12"]);
     assert_eq!(num(&p, "loaded"), 3000.0);
 
-    let d = bench(&[
-        "drain",
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--events",
-        "3000",
-        "--lanes",
-        "50",
-    ]);
+    let d = on_topic("drain", &[]);
     assert_eq!(num(&d, "received_total"), 3000.0);
     assert!(num(&d, "events_per_second") > 0.0);
     assert!(num(&d, "rss_max_mib") > 0.0 && num(&d, "peak_rss_mib") >= num(&d, "rss_max_mib"));
     assert_eq!(d["final_commit_ok"], "true");
 
-    let s = bench(&[
-        "scrape",
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--events",
-        "3000",
-        "--lanes",
-        "50",
-        "--scrapes",
-        "3",
-    ]);
+    let s = on_topic("scrape", &["--scrapes", "3"]);
     assert_eq!(num(&s, "lanes_exported"), 50.0);
     assert!(num(&s, "body_bytes") > 0.0 && num(&s, "scrape_ms_p99") >= num(&s, "scrape_ms_p50"));
     assert!(
         num(&s, "wire_bytes") > num(&s, "body_bytes"),
         "head and body"
     );
-    let z = bench(&[
-        "scrape",
-        "--brokers",
-        &brokers,
-        "--topic",
-        &topic,
-        "--events",
-        "3000",
-        "--lanes",
-        "50",
-        "--scrapes",
-        "3",
-        "--gzip",
-    ]);
+    let z = on_topic("scrape", &["--scrapes", "3", "--gzip"]);
     assert!(
         num(&z, "wire_bytes") * 4.0 < num(&z, "body_bytes"),
         "gzip on the wire: {z:?}"
