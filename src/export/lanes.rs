@@ -35,19 +35,24 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
         (cat::INSPECTION_DURATION, |l| &l.inspection),
         (cat::DEPARTURE_HEADWAY, |l| &l.headway),
     ];
+    // Each series line is a lane's prefix (`name{labels`), a tail common to every lane
+    // (`,le="30"} `), the value: three copies, not eight.
+    let mut prefix = Vec::with_capacity(256);
     for (k, (f, get)) in hists.iter().enumerate() {
         f.write_header(out);
         let bucket = format!("{}_bucket", f.name);
-        let les = &s.bound_labels()[k];
+        let tails = tails(s.bound_labels()[k].iter().map(|le| format!(",le=\"{le}\"")));
+        let inf = b",le=\"+Inf\"} ";
         for l in lanes {
+            set_prefix(&mut prefix, &bucket, l.labels());
             let h = get(l);
             let count = h.count();
             let mut cum = 0u64;
-            for (i, le) in les.iter().enumerate() {
+            for (i, tail) in tails.iter().enumerate() {
                 cum += h.bucket(i);
-                line_le(out, &bucket, l.labels(), le, num.int(cum.min(count)));
+                line_tail(out, &prefix, tail, num.int(cum.min(count)));
             }
-            line_le(out, &bucket, l.labels(), "+Inf", num.int(count));
+            line_tail(out, &prefix, inf, num.int(count));
             line(out, f.name, l.labels(), "_sum", num.float(h.sum()));
             line(out, f.name, l.labels(), "_count", num.int(count));
         }
@@ -60,32 +65,32 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
     );
     let f = cat::LANE_THROUGHPUT;
     f.write_header(out);
+    let tails_w = tails(s.window_labels().iter().map(|w| format!(",window=\"{w}\"")));
     for l in lanes {
-        for (w, wl) in s.window_labels().iter().enumerate() {
-            line_kv(
-                out,
-                f.name,
-                l.labels(),
-                &[("window", wl)],
-                num.float(l.throughput[w].get()),
-            );
+        set_prefix(&mut prefix, f.name, l.labels());
+        for (w, tail) in tails_w.iter().enumerate() {
+            line_tail(out, &prefix, tail, num.float(l.throughput[w].get()));
         }
     }
     // A summary: quantiles over a sliding (event-time) window. Without `_sum` and
     // `_count`, which would repeat `lanewatch_passage_duration_seconds_sum/_count`.
     let f = cat::LANE_PASSAGE_QUANTILE;
     f.write_header(out);
+    let nq = s.quantile_labels().len();
+    let tails_wq = tails(s.window_labels().iter().flat_map(|w| {
+        s.quantile_labels()
+            .iter()
+            .map(move |q| format!(",quantile=\"{q}\",window=\"{w}\""))
+    }));
     for l in lanes {
-        for (w, wl) in s.window_labels().iter().enumerate() {
-            for (q, ql) in s.quantile_labels().iter().enumerate() {
-                line_kv(
-                    out,
-                    f.name,
-                    l.labels(),
-                    &[("quantile", ql), ("window", wl)],
-                    num.float(l.quantile(w, q).get()),
-                );
-            }
+        set_prefix(&mut prefix, f.name, l.labels());
+        for (i, tail) in tails_wq.iter().enumerate() {
+            line_tail(
+                out,
+                &prefix,
+                tail,
+                num.float(l.quantile(i / nq, i % nq).get()),
+            );
         }
     }
     let gauges: [Gauge; 6] = [
@@ -126,29 +131,22 @@ fn line(out: &mut Vec<u8>, name: &str, labels: &str, suffix: &str, value: &[u8])
     out.push(b'\n');
 }
 
-fn line_le(out: &mut Vec<u8>, name: &str, labels: &str, le: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'{');
-    out.extend_from_slice(labels.as_bytes());
-    out.extend_from_slice(b",le=\"");
-    out.extend_from_slice(le.as_bytes());
-    out.extend_from_slice(b"\"} ");
-    out.extend_from_slice(value);
-    out.push(b'\n');
+/// `name{labels` into `prefix` (a lane's part of each of its lines of one family).
+fn set_prefix(prefix: &mut Vec<u8>, name: &str, labels: &str) {
+    prefix.clear();
+    prefix.extend_from_slice(name.as_bytes());
+    prefix.push(b'{');
+    prefix.extend_from_slice(labels.as_bytes());
 }
 
-fn line_kv(out: &mut Vec<u8>, name: &str, labels: &str, kv: &[(&str, &str)], value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'{');
-    out.extend_from_slice(labels.as_bytes());
-    for (k, v) in kv {
-        out.push(b',');
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(b"=\"");
-        out.extend_from_slice(v.as_bytes());
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"} ");
+/// Extra label pairs (`,le="30"`), each closed for a line: `,le="30"} `.
+fn tails(pairs: impl Iterator<Item = String>) -> Vec<Vec<u8>> {
+    pairs.map(|p| format!("{p}}} ").into_bytes()).collect()
+}
+
+fn line_tail(out: &mut Vec<u8>, prefix: &[u8], tail: &[u8], value: &[u8]) {
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(tail);
     out.extend_from_slice(value);
     out.push(b'\n');
 }
