@@ -294,7 +294,7 @@ pub const LANE_NEIGHBOUR_LANES: Family = Family {
 pub const LANE_PASSED_OVER: Family = Family {
     name: "lanewatch_lane_passed_over_timestamp_seconds",
     kind: Kind::Gauge,
-    help: "Event time (Unix seconds) when more vehicles had passed the lane over than it has neighbour lanes: the arrival of the earliest such vehicle (one the lane takes, cleared by another lane of its direction, arrived after the lane's newest departure); NaN while fewer did and again at its next departure. Once its direction's newest departure is more than one longest inspection past it, the lane was free and drivers passed it over: it takes no vehicles (LaneStalled).",
+    help: "Event time (Unix seconds) by which more vehicles had passed the lane over than it has neighbour lanes: of the vehicles it takes that another lane of its direction cleared, having arrived after its newest departure, the (neighbour lanes + 1)-th earliest arrival; NaN while fewer did, and again at its next departure. Once its direction's newest departure is more than one longest inspection past it, the lane was free and drivers passed it over: it takes no vehicles (LaneStalled).",
     labels: LANE,
     buckets: None,
 };
