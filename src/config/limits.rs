@@ -33,6 +33,7 @@ pub(super) fn check(raw: &RawConfig, p: &mut Problems) {
         ("windows.allowed_lateness", w.allowed_lateness),
         ("windows.idle_timeout", w.idle_timeout),
         ("windows.lane_idle_timeout", w.lane_idle_timeout),
+        ("source.max_partition_drift", raw.source.max_partition_drift),
         ("http.shutdown_grace", raw.http.shutdown_grace),
         ("http.header_read_timeout", raw.http.header_read_timeout),
         ("http.connection_max_age", raw.http.connection_max_age),

@@ -107,6 +107,9 @@ pub struct SourceConfig {
     pub commit_interval: Duration,
     pub statistics_interval: Duration,
     pub queued_max_messages_kbytes: u32,
+    /// While a backlog drains, a partition more than this ahead (event time) of the
+    /// slowest one with messages waiting is paused (`source::kafka::splits`).
+    pub max_partition_drift: Duration,
     /// Pass-through librdkafka options, already stringified.
     pub kafka: BTreeMap<String, String>,
 }
@@ -363,6 +366,12 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
     }
     if s.statistics_interval < Duration::from_millis(100) {
         p.push("source.statistics_interval", "below 100ms: use e.g. \"5s\"");
+    }
+    if s.max_partition_drift < Duration::from_secs(1) {
+        p.push(
+            "source.max_partition_drift",
+            "below 1s: partitions would pause and resume at every message; use e.g. \"1m\"",
+        );
     }
     let mut kafka = BTreeMap::new();
     for (k, v) in raw.kafka {
@@ -632,6 +641,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             commit_interval: s.commit_interval,
             statistics_interval: s.statistics_interval,
             queued_max_messages_kbytes: s.queued_max_messages_kbytes,
+            max_partition_drift: s.max_partition_drift,
             kafka,
         },
         events: EventLimits {

@@ -93,6 +93,10 @@ pub(super) struct RawSource {
     pub(super) statistics_interval: Duration,
     /// KiB of prefetched messages librdkafka may hold before it pauses fetching.
     pub(super) queued_max_messages_kbytes: u32,
+    /// How far (event time) a partition with a backlog may run ahead of the slowest
+    /// one before it is paused (watermark alignment).
+    #[serde(deserialize_with = "d")]
+    pub(super) max_partition_drift: Duration,
 }
 
 impl Default for RawSource {
@@ -106,6 +110,7 @@ impl Default for RawSource {
             statistics_interval: Duration::from_secs(5),
             // Keeps a backlog drain under 64 MiB of RSS (see config/lanewatch.toml).
             queued_max_messages_kbytes: 1024,
+            max_partition_drift: Duration::from_secs(300),
         }
     }
 }

@@ -175,6 +175,13 @@ pub const ASSIGNED_PARTITIONS: Family = Family {
     labels: &[],
     buckets: None,
 };
+pub const PARTITION_PAUSES: Family = Family {
+    name: "lanewatch_partition_pauses_total",
+    kind: Kind::Counter,
+    help: "Times a partition was paused while a backlog drained because its event time ran more than source.max_partition_drift ahead of the slowest partition with messages waiting (watermark alignment).",
+    labels: &[],
+    buckets: None,
+};
 pub const REBALANCES: Family = Family {
     name: "lanewatch_rebalances_total",
     kind: Kind::Counter,
@@ -402,6 +409,7 @@ pub const ALL: &[Family] = &[
     OFFSET_COMMITS,
     DEAD_LETTERS,
     ASSIGNED_PARTITIONS,
+    PARTITION_PAUSES,
     REBALANCES,
     HTTP_AUTH_CHECKS,
     HTTP_AUTH_BCRYPT_SECONDS,

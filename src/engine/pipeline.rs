@@ -158,6 +158,13 @@ impl<O: Observer> Pipeline<O> {
         self.lanes.set_split_pending(split, pending, &mut fanout);
     }
 
+    /// The event time of source split `split` as the watermark reads it: its newest
+    /// departure, never later than the wall clock in live mode (`i64::MIN` before its
+    /// first event).
+    pub fn split_reference(&self, split: u32) -> i64 {
+        self.lanes.clock.split_reference(split)
+    }
+
     /// The source's split `split` went to another consumer (a rebalance): it holds no
     /// window open, and what only it fed stops being exported here.
     pub fn revoke_split(&mut self, split: u32) {

@@ -92,6 +92,24 @@ fn morning() -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_multi_partition_backlog_drains_to_the_windows_and_late_counts_of_departure_order() {
     let kafka = kafka!();
+    drain_matches_departure_order(&kafka, None).await;
+}
+
+/// Watermark alignment pauses the partitions that run ahead while a backlog drains
+/// (`source.max_partition_drift`): with a one-second drift it pauses and resumes them
+/// all the way through, and every window and late event is still those of departure
+/// order (nothing lost or repeated by a pause).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_paused_to_a_one_second_drift_drain_to_the_windows_of_departure_order() {
+    let kafka = kafka!();
+    let pauses = drain_matches_departure_order(&kafka, Some(Duration::from_secs(1))).await;
+    assert!(pauses > 0.0, "no partition was paused");
+}
+
+/// Drain a simulated morning over six partitions with the service (with `drift` as
+/// `source.max_partition_drift`, else the default) and compare it with the same events
+/// read in departure order. Returns `lanewatch_partition_pauses_total`.
+async fn drain_matches_departure_order(kafka: &Kafka, drift: Option<Duration>) -> f64 {
     const PARTITIONS: i32 = 6;
     let messages: Vec<(i32, Vec<u8>)> = morning()
         .into_iter()
@@ -108,6 +126,10 @@ async fn a_multi_partition_backlog_drains_to_the_windows_and_late_counts_of_depa
         DEFAULT_REGISTRY_TOML,
         "",
     );
+    let mut config = config;
+    if let Some(d) = drift {
+        config.source.max_partition_drift = d;
+    }
     // The references: the same events read in departure (delivery) order, once from
     // their partitions and once as a single stream (a file, a one-partition topic).
     // Each is pending until its last message, as a source reports it.
@@ -137,7 +159,7 @@ async fn a_multi_partition_backlog_drains_to_the_windows_and_late_counts_of_depa
         .await
         .expect("service starts");
     let addr = running.addr;
-    eventually(
+    let pauses = eventually(
         Duration::from_secs(120),
         "the backlog is drained and its windows closed",
         || async {
@@ -146,7 +168,7 @@ async fn a_multi_partition_backlog_drains_to_the_windows_and_late_counts_of_depa
             // Caught up, the checkpoints are silent by the wall clock: their windows close
             // and the newest (empty) windows set every throughput to zero.
             let busy = m.sum("lanewatch_lane_throughput_per_minute", &[]);
-            (received == n && busy == 0.0).then_some(())
+            (received == n && busy == 0.0).then_some(m.sum("lanewatch_partition_pauses_total", &[]))
         },
     )
     .await;
@@ -215,6 +237,7 @@ async fn a_multi_partition_backlog_drains_to_the_windows_and_late_counts_of_depa
         ordered.observer.closed.len(),
         &differ[..differ.len().min(5)]
     );
+    pauses
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,7 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
         group: None,
         lanes: a.lanes + 1,
         queued_max_kbytes: None,
+        max_partition_drift: None,
         web_config: None,
     };
     let stop = shutdown.child_token();

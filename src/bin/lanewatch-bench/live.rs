@@ -33,6 +33,9 @@ pub struct LiveArgs {
     /// `source.queued_max_messages_kbytes` (default: the configuration's default).
     #[arg(long)]
     pub queued_max_kbytes: Option<u32>,
+    /// `source.max_partition_drift` (default: the configuration's default).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub max_partition_drift: Option<std::time::Duration>,
     /// An exporter-toolkit web config for the HTTP endpoints (TLS, basic auth).
     #[arg(skip)]
     pub web_config: Option<std::path::PathBuf>,
@@ -72,6 +75,9 @@ pub fn config(a: &LiveArgs) -> Config {
     c.source.dead_letter_topic = Some(format!("{}.dlq", a.topic));
     if let Some(k) = a.queued_max_kbytes {
         c.source.queued_max_messages_kbytes = k;
+    }
+    if let Some(d) = a.max_partition_drift {
+        c.source.max_partition_drift = d;
     }
     c.max_dynamic_lanes = a.lanes.max(c.max_dynamic_lanes);
     c.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));

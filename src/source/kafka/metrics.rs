@@ -4,7 +4,7 @@
 
 use crate::export::FamilyOpts;
 use prometheus::core::Collector;
-use prometheus::{GaugeVec, IntCounterVec, IntGauge};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge};
 use rdkafka::statistics::Statistics;
 
 /// Series of the Kafka source.
@@ -16,6 +16,7 @@ pub struct SourceMetrics {
     pub commits: IntCounterVec,
     pub dead_letters: IntCounterVec,
     pub assigned: IntGauge,
+    pub pauses: IntCounter,
     pub rebalances: IntCounterVec,
 }
 
@@ -38,6 +39,7 @@ impl SourceMetrics {
             commits: counters(cat::OFFSET_COMMITS),
             dead_letters: counters(cat::DEAD_LETTERS),
             assigned: gauge(cat::ASSIGNED_PARTITIONS),
+            pauses: IntCounter::with_opts(cat::PARTITION_PAUSES.opts()).expect("valid counter"),
             rebalances: counters(cat::REBALANCES),
         }
     }
@@ -60,6 +62,7 @@ impl SourceMetrics {
             Box::new(m.commits),
             Box::new(m.dead_letters),
             Box::new(m.assigned),
+            Box::new(m.pauses),
             Box::new(m.rebalances),
         ]
     }

@@ -34,6 +34,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::topic_partition_list::TopicPartitionList;
 use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
@@ -46,7 +47,7 @@ use committer::Committer;
 use context::SourceContext;
 use dlq::DeadLetter;
 pub use metrics::SourceMetrics;
-use splits::Splits;
+use splits::{Alignment, Splits};
 
 /// Errors of the Kafka source.
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +140,12 @@ pub fn spawn<O: Observer + Send + 'static>(
             topic: cfg.topic.clone(),
             source,
         })?;
-    let commit_interval = cfg.commit_interval;
-    let lag_interval = cfg.statistics_interval;
+    let pace = Pace {
+        topic: cfg.topic.clone(),
+        commit_interval: cfg.commit_interval,
+        lag_interval: cfg.statistics_interval,
+        max_partition_drift: cfg.max_partition_drift,
+    };
     let consumer = Arc::new(consumer);
     let committer =
         Committer::start(consumer.clone(), metrics.clone()).map_err(SourceError::Thread)?;
@@ -154,7 +159,7 @@ pub fn spawn<O: Observer + Send + 'static>(
                 &metrics,
                 &committer,
                 &shutdown,
-                (commit_interval, lag_interval),
+                &pace,
             );
             if !committer.stop(Duration::from_secs(2)) {
                 tracing::warn!("a commit is still waiting for the broker; closing without it");
@@ -167,6 +172,14 @@ pub fn spawn<O: Observer + Send + 'static>(
 
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// What the consume loop needs of the configuration.
+struct Pace {
+    topic: String,
+    commit_interval: Duration,
+    lag_interval: Duration,
+    max_partition_drift: Duration,
+}
+
 fn consume<O: Observer>(
     consumer: &BaseConsumer<SourceContext>,
     pipeline: &mut Pipeline<O>,
@@ -174,8 +187,9 @@ fn consume<O: Observer>(
     metrics: &SourceMetrics,
     committer: &Committer,
     shutdown: &CancellationToken,
-    (commit_interval, lag_interval): (Duration, Duration),
+    pace: &Pace,
 ) -> SourceSummary {
+    let (commit_interval, lag_interval) = (pace.commit_interval, pace.lag_interval);
     let mut summary = SourceSummary::default();
     // Kafka timestamp (ms) of the last processed message per partition, for lag seconds.
     let mut last_ts: FxHashMap<i32, i64> = FxHashMap::default();
@@ -185,7 +199,8 @@ fn consume<O: Observer>(
     let mut next_tick = Instant::now();
     let mut next_expiry = Instant::now();
     let idle = Duration::from_millis(pipeline.idle_timeout_ms().max(0) as u64);
-    let mut splits = Splits::new(idle);
+    let mut splits = Splits::new(idle, pace.max_partition_drift);
+    let mut alignment = Alignment::default();
     while !shutdown.is_cancelled() {
         // Poll a burst without looking at the clock per message.
         let mut caught_up = false;
@@ -194,7 +209,8 @@ fn consume<O: Observer>(
             let polled = consumer.poll(POLL_TIMEOUT);
             let changes = consumer.context().take_assignment_changes();
             if !changes.is_empty() {
-                splits.assignment(&changes, pipeline);
+                splits.assignment(&changes, pipeline, &mut alignment);
+                pause_resume(consumer, &pace.topic, &alignment);
             }
             match polled {
                 None => {
@@ -230,6 +246,11 @@ fn consume<O: Observer>(
                     }
                 }
             }
+        }
+        splits.align(pipeline, &mut alignment);
+        if !(alignment.pause.is_empty() && alignment.resume.is_empty()) {
+            pause_resume(consumer, &pace.topic, &alignment);
+            metrics.pauses.inc_by(alignment.pause.len() as u64);
         }
         let t = Instant::now();
         now = now_ms();
@@ -272,6 +293,31 @@ fn consume<O: Observer>(
         );
     }
     summary
+}
+
+/// Pause and resume what [`Splits::align`] (or a rebalance) asked for. A failure
+/// only costs alignment (memory while a backlog drains), never an event: it is logged.
+fn pause_resume(consumer: &BaseConsumer<SourceContext>, topic: &str, a: &Alignment) {
+    for (parts, pause) in [(&a.pause, true), (&a.resume, false)] {
+        if parts.is_empty() {
+            continue;
+        }
+        let mut tpl = TopicPartitionList::with_capacity(parts.len());
+        for &p in parts {
+            tpl.add_partition(topic, p);
+        }
+        let r = if pause {
+            consumer.pause(&tpl)
+        } else {
+            consumer.resume(&tpl)
+        };
+        match r {
+            Ok(()) => tracing::debug!(?parts, pause, "partition alignment"),
+            Err(e) => {
+                tracing::warn!(error = %e, ?parts, pause, "cannot pause or resume partitions")
+            }
+        }
+    }
 }
 
 /// The newest statistics report, if one came since the last call.
