@@ -50,6 +50,9 @@ pub async fn run(a: DrainArgs, shutdown: CancellationToken) -> Result<(), BenchE
         }
     };
     let (flood_401, flood_429) = flood.stop().await;
+    // Before this process's own `/metrics` request below: the client's buffers are
+    // the benchmark's, not the service's.
+    let peak = proc::peak_rss_mib();
     // The counter the live service exports agrees with what the observer saw.
     let received = if web.is_some() {
         f64::NAN // /metrics needs the password: not fetched
@@ -57,7 +60,6 @@ pub async fn run(a: DrainArgs, shutdown: CancellationToken) -> Result<(), BenchE
         let (_, body) = live::get(addr, "/metrics").await?;
         live::sample(&body, "lanewatch_events_received_total", &[]).unwrap_or(f64::NAN)
     };
-    let peak = proc::peak_rss_mib();
     stop.cancel();
     let (summary, _) = running.wait().await?;
     let n = a.events as f64;

@@ -16,7 +16,7 @@ use crate::engine::event::{Direction, Event};
 use crate::engine::settings::Settings;
 pub use clock::{CheckpointClock, Clock, Stream};
 pub use stats::{LaneSeries, LaneStats, LaneTraits, window_label};
-pub use window::{ClosedWindow, QuantileScratch, WindowData, WindowSet, window_start};
+pub use window::{ClosedWindow, QuantileScratch, WindowData, WindowStore, window_start};
 
 /// Identity of a lane.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,7 +32,7 @@ pub struct Lane {
     pub checkpoint: u32,
     pub registered: bool,
     pub stats: LaneStats,
-    pub windows: Vec<WindowSet>,
+    pub windows: WindowStore,
     last_departure_ms: Option<i64>,
     /// Classes whose vehicles may use it (`Checkpoint::lane_uses`; none when not in
     /// the registry).
@@ -107,6 +107,8 @@ pub struct Lanes {
     pub clock: Clock,
     quantiles: Vec<f64>,
     scratch: QuantileScratch,
+    /// A closing window of several slices (`WindowStore::close_until`).
+    union: WindowData,
 }
 
 fn lane_hash(checkpoint: &str, direction: Direction, lane: &str) -> u64 {
@@ -141,6 +143,7 @@ impl Lanes {
             ),
             quantiles: config.windows.quantiles.clone(),
             scratch: QuantileScratch::new(),
+            union: WindowData::default(),
         };
         for (cp, lane) in config.registry.lanes() {
             let traits = LaneTraits {
@@ -219,7 +222,7 @@ impl Lanes {
             stats: self
                 .series
                 .lane(checkpoint, direction.as_str(), lane, schedule, traits),
-            windows: self.sizes_ms.iter().map(|&s| WindowSet::new(s)).collect(),
+            windows: WindowStore::new(window::slice_ms(&self.sizes_ms), self.sizes_ms.len()),
             last_departure_ms: None,
             uses,
             passed_over: passed::PassedOver::new(traits.neighbour_lanes as usize),
@@ -318,9 +321,8 @@ impl Lanes {
             .is_late(&self.checkpoints[cpi].clock, split, stream_ms, t);
         let lane = &mut self.lanes[id as usize];
         if !late {
-            for w in &mut lane.windows {
-                w.add(t, ev.passage_ms(), ev.inspection_duration_ms());
-            }
+            lane.windows
+                .add(t, ev.passage_ms(), ev.inspection_duration_ms());
         }
         match lane.streams.iter_mut().find(|st| st.split == split) {
             Some(st) => st.time_ms = st.time_ms.max(t),
@@ -385,7 +387,7 @@ impl Lanes {
             self.series.remove(&self.lanes[id].stats);
             let lane = &mut self.lanes[id];
             lane.expired = true;
-            lane.windows = Vec::new();
+            lane.windows.release();
             lane.streams = Vec::new();
             self.dynamic -= 1;
             n += 1;
@@ -459,6 +461,7 @@ impl Lanes {
             scratch,
             quantiles,
             sizes_ms,
+            union,
             ..
         } = self;
         let cp = &mut checkpoints[checkpoint as usize];
@@ -471,31 +474,29 @@ impl Lanes {
                 ..
             } = &mut lanes[id as usize];
             let direction = key.direction;
-            for (i, w) in windows.iter_mut().enumerate() {
-                w.close_until(wm, |start, data| {
-                    let q = scratch.quantiles(&data.samples, quantiles);
-                    let closed = ClosedWindow {
-                        key,
-                        stats,
-                        checkpoint,
-                        direction,
-                        size_idx: i,
-                        start_ms: start,
-                        size_ms: sizes_ms[i],
-                        count: data.samples.len() as u64,
-                        quantiles: q,
-                        data,
-                        known_at_ms,
-                    };
-                    stats.throughput[i].set(closed.throughput_per_minute());
-                    for j in 0..quantiles.len() {
-                        stats
-                            .quantile(i, j)
-                            .set(q.get(j).copied().unwrap_or(f64::NAN));
-                    }
-                    observer.window_closed(id, &closed);
-                });
-            }
+            windows.close_until(sizes_ms, wm, union, |i, start, data| {
+                let q = scratch.quantiles(&data.samples, quantiles);
+                let closed = ClosedWindow {
+                    key,
+                    stats,
+                    checkpoint,
+                    direction,
+                    size_idx: i,
+                    start_ms: start,
+                    size_ms: sizes_ms[i],
+                    count: data.samples.len() as u64,
+                    quantiles: q,
+                    data,
+                    known_at_ms,
+                };
+                stats.throughput[i].set(closed.throughput_per_minute());
+                for j in 0..quantiles.len() {
+                    stats
+                        .quantile(i, j)
+                        .set(q.get(j).copied().unwrap_or(f64::NAN));
+                }
+                observer.window_closed(id, &closed);
+            });
         }
         observer.swept(checkpoint, wm);
     }

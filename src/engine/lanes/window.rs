@@ -1,5 +1,6 @@
-//! Event-time tumbling windows of one lane: passage-time samples per open window,
-//! closed by the checkpoint's watermark into exact quantiles and a count.
+//! Event-time tumbling windows of one lane: passage-time samples kept once, in slices
+//! shared by every window size, closed by the checkpoint's watermark into exact
+//! quantiles and a count per window.
 
 use std::collections::VecDeque;
 
@@ -82,14 +83,20 @@ struct Slot {
     data: WindowData,
 }
 
-/// Open windows of one size for one lane, oldest first.
+/// Open windows of every configured size for one lane. Samples are kept once, in
+/// slices as long as the sizes' greatest common divisor (one minute for 1m, 5m and
+/// 15m): a window closes as the union of the slices it spans, and a slice is dropped
+/// once every window it belongs to has closed. (One set of samples per size kept each
+/// passage three times: most of a thousand-lane backlog drain's memory.)
 #[derive(Debug)]
-pub struct WindowSet {
-    size_ms: i64,
+pub struct WindowStore {
+    slice_ms: i64,
+    /// Slices holding samples, ascending by start.
     open: VecDeque<Slot>,
     spare: Vec<WindowData>,
-    /// Start of the newest window reported (closed), to report each window once.
-    last_reported: i64,
+    /// Per window size: start of the newest window reported (closed), to report each
+    /// window once.
+    last_reported: Vec<i64>,
 }
 
 /// Start of the window of `size_ms` holding `t_ms` (aligned to the Unix epoch).
@@ -97,21 +104,36 @@ pub fn window_start(t_ms: i64, size_ms: i64) -> i64 {
     t_ms.div_euclid(size_ms) * size_ms
 }
 
-impl WindowSet {
-    pub fn new(size_ms: i64) -> Self {
-        WindowSet {
-            size_ms,
+/// The slice length for windows of `sizes_ms`: their greatest common divisor.
+pub fn slice_ms(sizes_ms: &[i64]) -> i64 {
+    fn gcd(a: i64, b: i64) -> i64 {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    sizes_ms.iter().fold(0, |g, &s| gcd(s, g)).max(1)
+}
+
+impl WindowStore {
+    /// Windows of `sizes` sizes, kept in slices of `slice_ms` (see [`slice_ms`]).
+    pub fn new(slice_ms: i64, sizes: usize) -> Self {
+        WindowStore {
+            slice_ms,
             open: VecDeque::new(),
             spare: Vec::new(),
-            last_reported: i64::MIN,
+            last_reported: vec![i64::MIN; sizes],
         }
     }
 
-    /// Add a passage (departure time, passage time, inspection time in ms) to its window.
+    /// Give the memory back (an expired lane).
+    pub fn release(&mut self) {
+        self.open = VecDeque::new();
+        self.spare = Vec::new();
+    }
+
+    /// Add a passage (departure time, passage time, inspection time in ms) to its slice.
     pub fn add(&mut self, departed_ms: i64, passage_ms: i64, inspection_ms: Option<i64>) {
         let sample = passage_ms.clamp(0, u32::MAX as i64) as u32;
-        let size = self.size_ms;
-        // Almost always the newest window: check it without a division first.
+        let size = self.slice_ms;
+        // Almost always the newest slice: check it without a division first.
         let d = match self.open.back_mut() {
             Some(b) if departed_ms >= b.start && departed_ms - b.start < size => &mut b.data,
             _ => self.slot(window_start(departed_ms, size)),
@@ -123,7 +145,7 @@ impl WindowSet {
         }
     }
 
-    /// The data of the open window starting at `start`, opened if needed.
+    /// The data of the slice starting at `start`, opened if needed.
     fn slot(&mut self, start: i64) -> &mut WindowData {
         let pos = self.open.iter().rposition(|s| s.start <= start);
         let i = match pos {
@@ -138,35 +160,74 @@ impl WindowSet {
         &mut self.open[i].data
     }
 
-    /// Close every window that ends at or before `watermark_ms`, calling `emit` with
-    /// its start and samples. When no window with events closed at the newest
-    /// boundary, `emit` is called once with an empty window for it, so that gauges
-    /// of an idle lane drop to zero instead of repeating the last busy window.
-    pub fn close_until(&mut self, watermark_ms: i64, mut emit: impl FnMut(i64, &WindowData)) {
+    /// Close every window of each size in `sizes_ms` (the sizes this store was made
+    /// for) that ends at or before `watermark_ms`, calling `emit` with the size's index,
+    /// the window's start and its data (`union` holds a window of several slices). For
+    /// each size, windows close in time order; when no window with events closed at
+    /// the newest boundary, `emit` is called once with an empty window for it, so that
+    /// gauges of an idle lane drop to zero instead of repeating the last busy window.
+    pub fn close_until(
+        &mut self,
+        sizes_ms: &[i64],
+        watermark_ms: i64,
+        union: &mut WindowData,
+        mut emit: impl FnMut(usize, i64, &WindowData),
+    ) {
+        for (i, &size) in sizes_ms.iter().enumerate() {
+            let mut k = 0;
+            while k < self.open.len() {
+                let start = window_start(self.open[k].start, size);
+                if start + size > watermark_ms {
+                    break;
+                }
+                let mut end = k + 1;
+                while end < self.open.len() && self.open[end].start < start + size {
+                    end += 1;
+                }
+                if start > self.last_reported[i] {
+                    if end == k + 1 {
+                        emit(i, start, &self.open[k].data);
+                    } else {
+                        union.clear();
+                        for s in self.open.range(k..end) {
+                            union.samples.extend_from_slice(&s.data.samples);
+                            union.inspection_sum_ms += s.data.inspection_sum_ms;
+                            union.inspection_n += s.data.inspection_n;
+                        }
+                        emit(i, start, union);
+                    }
+                    self.last_reported[i] = start;
+                }
+                k = end;
+            }
+            let newest_closed = window_start(watermark_ms, size) - size;
+            if self.last_reported[i] < newest_closed {
+                emit(i, newest_closed, &WindowData::EMPTY);
+                self.last_reported[i] = newest_closed;
+            }
+        }
+        // Slices are ascending, and so are the ends of their windows of each size.
         while let Some(front) = self.open.front() {
-            if front.start + self.size_ms > watermark_ms {
+            let start = front.start;
+            if sizes_ms
+                .iter()
+                .any(|&size| window_start(start, size) + size > watermark_ms)
+            {
                 break;
             }
             let mut slot = self.open.pop_front().expect("front exists");
-            emit(slot.start, &slot.data);
-            self.last_reported = self.last_reported.max(slot.start);
             slot.data.clear();
             self.spare.push(slot.data);
         }
-        let newest_closed = window_start(watermark_ms, self.size_ms) - self.size_ms;
-        if self.last_reported < newest_closed {
-            emit(newest_closed, &WindowData::EMPTY);
-            self.last_reported = newest_closed;
-        }
     }
 
-    /// Whether a passage departing at `departed_ms` still has an open window, given
-    /// that windows ending at or before `watermark_ms` are closed.
+    /// Whether a passage departing at `departed_ms` still has open windows, given that
+    /// windows ending at or before `watermark_ms` are closed.
     pub fn accepts(&self, departed_ms: i64, watermark_ms: i64) -> bool {
-        window_start(departed_ms, self.size_ms) + self.size_ms > watermark_ms
+        window_start(departed_ms, self.slice_ms) + self.slice_ms > watermark_ms
     }
 
-    /// Samples held in open windows (memory accounting and tests).
+    /// Samples held in open slices (memory accounting and tests).
     pub fn open_samples(&self) -> usize {
         self.open.iter().map(|s| s.data.samples.len()).sum()
     }
@@ -236,19 +297,81 @@ mod tests {
 
     #[test]
     fn windows_close_in_order_and_report_idle_boundaries() {
-        let mut w = WindowSet::new(60_000);
+        let sizes = [60_000];
+        let mut w = WindowStore::new(slice_ms(&sizes), 1);
+        let mut union = WindowData::default();
         w.add(59_999, 1000, None); // window 0
         w.add(60_000, 2000, Some(500)); // window 60000
         w.add(30_000, 3000, None); // window 0, out of order
         let mut got = Vec::new();
-        w.close_until(60_000, |s, v| got.push((s, v.samples.clone())));
+        w.close_until(&sizes, 60_000, &mut union, |_, s, v| {
+            got.push((s, v.samples.clone()))
+        });
         assert_eq!(got, vec![(0, vec![1000, 3000])]);
         got.clear();
         // Nothing between 120000 and 240000: the newest closed boundary is reported empty.
-        w.close_until(240_000, |s, v| got.push((s, v.samples.clone())));
+        w.close_until(&sizes, 240_000, &mut union, |_, s, v| {
+            got.push((s, v.samples.clone()))
+        });
         assert_eq!(got, vec![(60_000, vec![2000]), (180_000, vec![])]);
         assert!(!w.accepts(179_999, 240_000));
         assert!(w.accepts(240_000, 240_000));
+        assert_eq!(w.open_samples(), 0);
+    }
+
+    /// One set of samples serves every size: each window of each size holds exactly
+    /// the passages departing in it (a reference that keeps them per size, from the
+    /// definition), every window with passages is reported once, and nothing is kept
+    /// once the largest window closed.
+    #[test]
+    fn every_size_gets_the_passages_of_its_windows_from_one_set_of_slices() {
+        let sizes = [60_000, 300_000, 900_000];
+        assert_eq!(slice_ms(&sizes), 60_000);
+        assert_eq!(slice_ms(&[60_000, 90_000]), 30_000);
+        let mut w = WindowStore::new(slice_ms(&sizes), sizes.len());
+        let mut union = WindowData::default();
+        let mut got: std::collections::BTreeMap<(usize, i64), (Vec<u32>, i64, u32)> =
+            Default::default();
+        let mut want = got.clone();
+        let mut x = 7u64;
+        let mut watermark = 0;
+        for n in 0..5_000i64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            // Mostly in order, some up to two minutes late, never behind the watermark.
+            let t = (n * 1_000 - (x >> 40) as i64 % 120_000).max(watermark);
+            let passage = (x >> 20) as i64 % 600_000;
+            let insp = (n % 3 == 0).then_some(passage / 2);
+            w.add(t, passage, insp);
+            for (i, &size) in sizes.iter().enumerate() {
+                let e = want.entry((i, window_start(t, size))).or_default();
+                e.0.push(passage as u32);
+                e.1 += insp.unwrap_or(0);
+                e.2 += u32::from(insp.is_some());
+            }
+            if n % 97 == 0 {
+                watermark = window_start(t - 120_000, 60_000).max(watermark);
+                w.close_until(&sizes, watermark, &mut union, |i, s, d| {
+                    if d.samples.is_empty() {
+                        return;
+                    }
+                    let mut v = d.samples.clone();
+                    v.sort_unstable();
+                    let old = got.insert((i, s), (v, d.inspection_sum_ms, d.inspection_n));
+                    assert!(old.is_none(), "window {i}/{s} reported twice");
+                });
+            }
+        }
+        w.close_until(&sizes, i64::MAX / 2, &mut union, |i, s, d| {
+            if !d.samples.is_empty() {
+                let mut v = d.samples.clone();
+                v.sort_unstable();
+                got.insert((i, s), (v, d.inspection_sum_ms, d.inspection_n));
+            }
+        });
+        for v in want.values_mut() {
+            v.0.sort_unstable();
+        }
+        assert_eq!(got, want);
         assert_eq!(w.open_samples(), 0);
     }
 }
