@@ -1,35 +1,17 @@
 //! What a replay collects while the shared pipeline runs: the `[--from, --to)` scope,
-//! whole-range HdrHistograms per lane, each lane's closed windows (from the pipeline's
+//! whole-range statistics per lane ([`Dist`]), each lane's closed windows (from the pipeline's
 //! own windows), per-window histogram buckets for OpenMetrics, per-minute departures
 //! for the peak hour, and the checkpoint-direction p95 per window for congestion.
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
+pub use super::dist::Dist;
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::event::{Direction, Event};
 use crate::engine::lanes::window::nearest_rank;
 use crate::engine::lanes::{ClosedWindow, Observer, window_start};
-
-/// Whole-range statistics of one quantity (passage, queue wait or inspection time).
-/// Values are buffered and recorded into the HdrHistogram in sorted batches: recording
-/// in random order misses the cache on every value once there are many lanes (measured:
-/// a sixth of the replay's time), in sorted order it walks the counts array once.
-/// Counts are `u32` (saturating; one lane sees far fewer than 4·10⁹ vehicles of one
-/// millisecond value): the counts array spans every value up to the largest seen, ~50
-/// KB per histogram for passages up to half an hour, three per lane, and with `u64`
-/// counts they were most of a thousand-lane replay's memory (measured with heaptrack).
-#[derive(Debug, Clone)]
-pub struct Dist {
-    pub hist: Histogram<u32>,
-    pub sum_ms: i64,
-    pub max_ms: i64,
-    buf: Vec<u64>,
-}
-
-const BATCH: usize = 4096;
 
 /// The scrape interval the backfill reproduces for the newest-departure gauges (the
 /// deploy's Prometheus scrapes every 15 s).
@@ -63,56 +45,6 @@ pub struct Outlier {
     pub direction: &'static str,
     pub lane: String,
     pub departed_at: String,
-}
-
-impl Dist {
-    fn new() -> Self {
-        Dist {
-            hist: Histogram::new(3).expect("3 significant digits is valid"),
-            sum_ms: 0,
-            max_ms: 0,
-            buf: Vec::new(),
-        }
-    }
-
-    #[inline]
-    fn record(&mut self, ms: i64) {
-        self.sum_ms += ms;
-        self.max_ms = self.max_ms.max(ms);
-        self.buf.push(ms.max(0) as u64);
-        if self.buf.len() >= BATCH {
-            self.flush();
-        }
-    }
-
-    /// Record the buffered values (before the histogram is read).
-    fn flush(&mut self) {
-        self.buf.sort_unstable();
-        let mut i = 0;
-        while i < self.buf.len() {
-            let v = self.buf[i];
-            let n = self.buf[i..].iter().take_while(|&&x| x == v).count();
-            // Auto-resizing: grows to the largest value seen (a few KB for short passages).
-            let n32 = u32::try_from(n).unwrap_or(u32::MAX);
-            if self.hist.record_n(v, n32).is_err() {
-                self.hist.saturating_record_n(v, n32);
-            }
-            i += n;
-        }
-        self.buf.clear();
-    }
-
-    pub fn count(&self) -> u64 {
-        self.hist.len() + self.buf.len() as u64
-    }
-
-    /// The nearest-rank `q` quantile in ms, as HdrHistogram reports it: the highest
-    /// value equivalent to the recorded one (within 0.1% at 3 significant digits).
-    pub fn quantile_ms(&self, q: f64) -> u64 {
-        self.hist
-            .highest_equivalent(self.hist.value_at_quantile(q))
-            .min(self.max_ms as u64)
-    }
 }
 
 /// One closed window of a lane, as the pipeline reported it.
