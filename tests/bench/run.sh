@@ -19,6 +19,8 @@
 #   3/4. RSS and /metrics scrape time and size with 1,000 and 10,000 lanes
 #   5. freshness: produce → visible in /metrics at 10,000 events/s, after 10 s of
 #      traffic that warms the freshly started broker (steady state is measured)
+# and then, without the broker, tests/bench/pages_frontier.py (issue #11's LaneStalled
+# trade-off on simulated days).
 #
 # Environment:
 #   LANEWATCH_BENCH_BIN      use this lanewatch-bench binary instead of building one
@@ -177,6 +179,7 @@ row "benchmark" "lanewatch" "baseline" "ratio" "target"
 row "---" "---" "---" "---" "---"
 row "1. replay JSONL, 1 thread (events/s)" "$(num "$(val replay events_per_second)")" \
   "$(num "$(val base_replay events_per_second)")" "$(ratio "$(val replay events_per_second)" "$(val base_replay events_per_second)")" ">= 2,000,000"
+row "   replay peak RSS (MiB), one day" "$(val replay peak_rss_mib)" "" "" "<= 256, any range"
 row "2. drain $(num "$BACKLOG") events, from 1st event (ev/s)" "$(num "$(val drain events_per_second_from_first)")" \
   "$(num "$(val base_drain events_per_second_from_first)")" "$(ratio "$(val drain events_per_second_from_first)" "$(val base_drain events_per_second_from_first)")" ">= 500,000"
 row "   drain, wall from start incl. group join (ev/s)" "$(num "$(val drain events_per_second)")" \
@@ -186,7 +189,7 @@ row "   CPU seconds per million events (lower wins)" "$(val drain cpu_seconds_pe
 row "3. RSS, $(num "$L1") lanes (MiB)" "$(val "scrape$L1" rss_mib)" "" "" "<= 64"
 row "   RSS, $(num "$L2") lanes (MiB)" "$(val "scrape$L2" rss_mib)" "" "" ""
 row "   RSS draining backlog first/mid/last/max" \
-  "$(val drain rss_first_mib)/$(val drain rss_mid_mib)/$(val drain rss_last_mib)/$(val drain rss_max_mib)" "" "" "flat"
+  "$(val drain rss_first_mib)/$(val drain rss_mid_mib)/$(val drain rss_last_mib)/$(val drain rss_max_mib)" "" "" "flat, <= 64"
 row "   peak RSS (VmHWM): drain / baseline drain" "$(val drain peak_rss_mib)" "$(val base_drain peak_rss_mib)" "" ""
 row "4. scrape $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape$L1" scrape_ms_p50) / $(val "scrape$L1" scrape_ms_p99)" \
   "$(val base_replay scrape_ms_p50) / $(val base_replay scrape_ms_p99)" "$(ratio "$(val base_replay scrape_ms_p50)" "$(val "scrape$L1" scrape_ms_p50)")" "<= 5"
@@ -205,4 +208,14 @@ echo "Baseline sizes: replay and drain over the first $(num "$BASE_REPLAY") / $(
 echo "its scrape is prometheus_client's HTTP server after that replay ($(val base_replay lanes_exported) lanes, $BASE_SCRAPES scrapes)."
 echo "Raw key=value lines:"
 cat "$RESULTS"
+
+# Issue #11: what any LaneStalled rule that reads departures can do on the pages study's
+# simulated days (no broker; the product binary simulates them).
+if [[ -x "$(dirname "$LW")/lanewatch" ]]; then
+  section "LaneStalled: bound vs false pages and late closures (tests/bench/pages_frontier.py)"
+  if [[ $SMOKE == 1 ]]; then FRONTIER=(--seeds 41 --days 1); else FRONTIER=(--seeds 23,24,25,26,27,41 --days 3); fi
+  echo
+  python3 "$HERE/pages_frontier.py" --lanewatch "$(dirname "$LW")/lanewatch" "${FRONTIER[@]}" ||
+    die "pages_frontier.py failed"
+fi
 echo "total $(($(date +%s) - T_START)) s"

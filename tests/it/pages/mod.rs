@@ -10,6 +10,8 @@
 //! CI runs one incident-free day and one day of closures (seed 41). The study of the
 //! closing note is `LANEWATCH_PAGES_SEEDS=23,24,25 LANEWATCH_PAGES_DAYS=3` (three of
 //! each kind of day per seed, plus one day of slowdowns, whose delays are reported).
+//! What any rule that reads departures could do on the same days is
+//! `tests/bench/pages_frontier.py` (`frontier` checks that it runs).
 
 use crate::support::Need;
 use std::collections::BTreeMap;
@@ -22,6 +24,7 @@ use lanewatch::simulate::options::parse_incident_arg;
 use lanewatch::simulate::{SimOptions, Simulator};
 use serde_json::Value;
 
+mod frontier;
 mod passed_over;
 
 const DAY: i64 = 86_400_000;
