@@ -146,8 +146,8 @@ pub struct LaneData {
     pub windows: BTreeMap<i64, WindowStat>,
     /// Ascending by start (kept sorted; almost every event is in the newest).
     pub buckets: Vec<BucketWindow>,
-    /// Departures per minute: (Unix minute, count, newest departure ms), ascending.
-    pub minutes: Vec<(i64, u32, i64)>,
+    /// Departures per minute: (Unix minute, count), ascending (the peak hour).
+    pub minutes: Vec<(i64, u32)>,
     /// Newest departure per 15-second slot (Unix ms / 15 000), ascending: the last
     /// departure as a 15-second scrape would have seen it (OpenMetrics backfill).
     pub slots: Vec<(i64, i64)>,
@@ -166,7 +166,7 @@ pub struct LaneData {
 #[derive(Debug, Default)]
 struct LateEntries {
     buckets: BTreeMap<i64, BucketWindow>,
-    minutes: BTreeMap<i64, (u32, i64)>,
+    minutes: BTreeMap<i64, u32>,
     slots: BTreeMap<i64, i64>,
 }
 
@@ -180,8 +180,7 @@ impl LaneData {
             self.buckets.sort_by_key(|b| b.start_ms);
         }
         if !late.minutes.is_empty() {
-            self.minutes
-                .extend(late.minutes.into_iter().map(|(m, (n, t))| (m, n, t)));
+            self.minutes.extend(late.minutes);
             self.minutes.sort_by_key(|m| m.0);
         }
         if !late.slots.is_empty() {
@@ -480,22 +479,12 @@ impl Observer for ReplayObserver {
         }
         let minute = t.div_euclid(60_000);
         match d.minutes.last_mut() {
-            Some((m, n, max)) if *m == minute => {
-                *n += 1;
-                *max = (*max).max(t);
-            }
-            Some((m, _, _)) if *m < minute => d.minutes.push((minute, 1, t)),
-            None => d.minutes.push((minute, 1, t)),
-            _ => match d.minutes.binary_search_by_key(&minute, |&(m, _, _)| m) {
-                Ok(i) => {
-                    d.minutes[i].1 += 1;
-                    d.minutes[i].2 = d.minutes[i].2.max(t);
-                }
-                Err(_) => {
-                    let e = d.late.minutes.entry(minute).or_insert((0, t));
-                    e.0 += 1;
-                    e.1 = e.1.max(t);
-                }
+            Some((m, n)) if *m == minute => *n += 1,
+            Some((m, _)) if *m < minute => d.minutes.push((minute, 1)),
+            None => d.minutes.push((minute, 1)),
+            _ => match d.minutes.binary_search_by_key(&minute, |&(m, _)| m) {
+                Ok(i) => d.minutes[i].1 += 1,
+                Err(_) => *d.late.minutes.entry(minute).or_insert(0) += 1,
             },
         }
         let slot = t.div_euclid(SLOT_MS);

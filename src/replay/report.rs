@@ -406,7 +406,7 @@ pub fn build(
         c.passages += l.passages;
         c.lanes_used += 1;
         let m = minutes.entry(k).or_default();
-        for &(minute, n, _) in &obs.lanes[l.id as usize].minutes {
+        for &(minute, n) in &obs.lanes[l.id as usize].minutes {
             *m.entry(minute).or_default() += u64::from(n);
         }
     }

@@ -185,15 +185,15 @@ def main():
     print(f"{'bound B (s)':>12} {'false pages':>12} {'closures paged after 5 min':>27} {'latest closure page (min)':>26}")
     ok = []
     for b in range(90, 301, 15):
-        fps = [(key, seed, end) for (end, ev, key, seed) in quiet
-               if (p := page_at(ev, b * 1000)) is not None and p < end]
+        fps = sorted((seed, key, end) for (end, ev, key, seed) in quiet
+                     if (p := page_at(ev, b * 1000)) is not None and p < end)
         delays = [(page_at(ev, b * 1000) or float("inf")) - start for ((start, ev, _), *_) in closures]
         late = sum(1 for x in delays if x > 300_000)
         print(f"{b:>12} {len(fps):>12} {late:>27} {max(delays) / 60_000:>26.2f}")
         if not fps and not late:
             ok.append(b)
         if b in (120, 180):
-            for (key, seed, end) in fps[:4]:
+            for (seed, key, end) in fps[:4]:
                 print(f"{'':>14}false page: {'/'.join(key)} seed {seed} silence ending "
                       f"{datetime.fromtimestamp(end / 1000, CST):%H:%M:%S}")
     print("bounds meeting both targets: " + (", ".join(map(str, ok)) if ok else "none"))
