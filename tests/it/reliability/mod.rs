@@ -60,27 +60,40 @@ async fn sigkill_loses_nothing_and_redelivers_only_what_was_uncommitted() {
     let group = unique("group");
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(&kafka, dir.path(), &topic, &group, "", "", "");
+    // Commits every 3 s: the kill below lands between two of them whatever the speed
+    // (the service drains 80,000 events in a fraction of a 500 ms interval, so killing
+    // "after the first commit" found everything committed on an idle machine).
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("commit_interval = \"500ms\""));
+    std::fs::write(
+        &path,
+        text.replace("commit_interval = \"500ms\"", "commit_interval = \"3s\""),
+    )
+    .unwrap();
     let total = 80_000usize;
-    kafka.produce(
-        &topic,
-        &events("crash", "kq", total, 16, now_ms() - 3_600_000),
-    );
+    let all = events("crash", "kq", total, 16, now_ms() - 3_600_000);
+    let (first_half, second_half) = all.split_at(total / 2);
+    kafka.produce(&topic, first_half);
 
     let first = Service::start(&path);
     let a = first.addr;
-    // Let it commit at least once (500 ms interval), then kill it mid-stream.
-    let seen = eventually(
-        Duration::from_secs(60),
-        "consuming and committed",
-        || async {
-            let m = scrape(a).await;
-            let got = m.get("lanewatch_events_received_total", &[]).unwrap_or(0.0);
-            let commits = m
-                .get("lanewatch_offset_commits_total", &[("result", "ok")])
-                .unwrap_or(0.0);
-            (got > 0.0 && commits > 0.0).then_some(got)
-        },
-    )
+    // The first half applied and committed...
+    eventually(Duration::from_secs(60), "first half committed", || async {
+        let committed: i64 = kafka
+            .committed(&topic, &group, parts)
+            .iter()
+            .map(|&o| o.max(0))
+            .sum();
+        (committed as usize == total / 2).then_some(())
+    })
+    .await;
+    // ...then the second half applied, and the process killed before its next commit.
+    kafka.produce(&topic, second_half);
+    let seen = eventually(Duration::from_secs(60), "second half applied", || async {
+        let m = scrape(a).await;
+        let got = m.get("lanewatch_events_received_total", &[]).unwrap_or(0.0);
+        (got as usize == total).then_some(got)
+    })
     .await;
     first.signal("KILL");
     let (status, _) = first.wait(Duration::from_secs(5));
