@@ -4,7 +4,7 @@
 # Targets: README, Benchmarks. Benchmarks are not tests: nothing here fails on a slow figure.
 #
 #   tests/bench/run.sh            full size: 10M-event backlog (drain + RSS), 1k and 10k
-#                                 lanes, 10,000 events/s freshness (~10 min, loads the machine)
+#                                 lanes, 10,000 events/s freshness (2-3 min on 2 cores after the build, loads the machine)
 #   tests/bench/run.sh --smoke    everything tiny (seconds), for CI
 #
 # It builds the release binaries (checking that `lanewatch` holds no benchmark code:
