@@ -50,6 +50,11 @@ impl Dist {
         let v = ms.max(0);
         match u32::try_from(v) {
             Ok(v) => {
+                // Exact values are kept for the whole range: grow by a quarter, not by
+                // doubling (a thousand lanes' buffers were up to half empty).
+                if self.buf.len() == self.buf.capacity() && self.hist.is_none() {
+                    self.buf.reserve_exact((self.buf.len() / 4).max(16));
+                }
                 self.buf.push(v);
                 let limit = if self.hist.is_some() {
                     BATCH
@@ -85,6 +90,8 @@ impl Dist {
     pub fn flush(&mut self) {
         self.buf.sort_unstable();
         let Some(hist) = &mut self.hist else {
+            // Exact: these are the values for good (flushed when the replay ends).
+            self.buf.shrink_to_fit();
             return;
         };
         let mut i = 0;

@@ -17,6 +17,23 @@ use crate::engine::lanes::{ClosedWindow, Observer, window_start};
 /// deploy's Prometheus scrapes every 15 s).
 pub const SLOT_MS: i64 = 15_000;
 
+/// Push onto one of a lane's range-long vectors, growing it by a quarter (not
+/// doubling it): a thousand lanes' vectors are most of a replay's memory, and doubled
+/// they were up to half empty at the peak.
+#[inline]
+fn push_slow<T>(v: &mut Vec<T>, item: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 4).max(16));
+    }
+    v.push(item);
+}
+
+/// The 15-second slot of a departure (Unix ms / [`SLOT_MS`]).
+#[inline]
+pub fn slot_of(t_ms: i64) -> i64 {
+    t_ms.div_euclid(SLOT_MS)
+}
+
 const DAY_MS: i64 = 86_400_000;
 /// Days without events after which a later (or earlier) event is not part of the
 /// same replay but an outlier (see [`ReplayObserver::core_ms`]).
@@ -69,15 +86,11 @@ pub struct WindowStat {
 #[derive(Debug, Clone)]
 pub struct BucketWindow {
     pub start_ms: i64,
-    pub count: u64,
     pub sum_ms: i64,
-    pub inspection_count: u64,
     pub inspection_sum_ms: i64,
-    pub queue_count: u64,
     pub queue_sum_ms: i64,
-    /// Departure headways ending in the window (as live: in event-time order,
+    /// Of the departure headways ending in the window (as live: in event-time order,
     /// out-of-order departures give none).
-    pub headway_count: u64,
     pub headway_sum_ms: i64,
     /// Non-cumulative counts per bucket bound, the last of each histogram `+Inf`:
     /// passage, inspection, queue wait, headway, one after the other.
@@ -98,13 +111,9 @@ impl BucketWindow {
         }
         BucketWindow {
             start_ms,
-            count: 0,
             sum_ms: 0,
-            inspection_count: 0,
             inspection_sum_ms: 0,
-            queue_count: 0,
             queue_sum_ms: 0,
-            headway_count: 0,
             headway_sum_ms: 0,
             counts: vec![0; at].into_boxed_slice(),
             ends,
@@ -114,6 +123,23 @@ impl BucketWindow {
     fn range(&self, k: usize) -> std::ops::Range<usize> {
         let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
         start..self.ends[k] as usize
+    }
+
+    /// Passages in the window (the counts are the record's only copy of them).
+    pub fn count(&self) -> u64 {
+        self.buckets().iter().map(|&n| u64::from(n)).sum()
+    }
+    pub fn inspection_count(&self) -> u64 {
+        self.inspection_buckets()
+            .iter()
+            .map(|&n| u64::from(n))
+            .sum()
+    }
+    pub fn queue_count(&self) -> u64 {
+        self.queue_buckets().iter().map(|&n| u64::from(n)).sum()
+    }
+    pub fn headway_count(&self) -> u64 {
+        self.headway_buckets().iter().map(|&n| u64::from(n)).sum()
     }
 
     /// Passage-time counts per bucket.
@@ -143,14 +169,16 @@ pub struct LaneData {
     pub passage: Dist,
     pub queue_wait: Option<Dist>,
     pub inspection: Option<Dist>,
-    pub windows: BTreeMap<i64, WindowStat>,
+    /// Closed windows by start, ascending (they close in order, each once).
+    pub windows: Vec<(i64, WindowStat)>,
     /// Ascending by start (kept sorted; almost every event is in the newest).
     pub buckets: Vec<BucketWindow>,
     /// Departures per minute: (Unix minute, count), ascending (the peak hour).
     pub minutes: Vec<(i64, u32)>,
-    /// Newest departure per 15-second slot (Unix ms / 15 000), ascending: the last
-    /// departure as a 15-second scrape would have seen it (OpenMetrics backfill).
-    pub slots: Vec<(i64, i64)>,
+    /// Newest departure (ms) of each 15-second slot with departures, ascending: the
+    /// last departure as a 15-second scrape would have seen it (OpenMetrics backfill).
+    /// The slot is the departure's (`t / SLOT_MS`, see [`slot_of`]).
+    pub slots: Vec<i64>,
     /// Entries of `buckets`, `minutes` and `slots` older than their newest when first
     /// seen (input out of time order): kept apart in O(log n) and merged in by
     /// [`ReplayObserver::finish`], so descending input costs n·log n, not n².
@@ -167,12 +195,14 @@ pub struct LaneData {
 struct LateEntries {
     buckets: BTreeMap<i64, BucketWindow>,
     minutes: BTreeMap<i64, u32>,
+    /// Slot → newest departure in it.
     slots: BTreeMap<i64, i64>,
 }
 
 impl LaneData {
     /// Merge the late entries in (their keys are never in the vectors: a key goes to
-    /// `late` only when it is older than the newest entry and absent).
+    /// `late` only when it is older than the newest entry and absent), and trim the
+    /// vectors to their length.
     fn merge_late(&mut self) {
         let late = std::mem::take(&mut self.late);
         if !late.buckets.is_empty() {
@@ -184,9 +214,23 @@ impl LaneData {
             self.minutes.sort_by_key(|m| m.0);
         }
         if !late.slots.is_empty() {
-            self.slots.extend(late.slots);
-            self.slots.sort_by_key(|s| s.0);
+            self.slots.extend(late.slots.into_values());
+            self.slots.sort_unstable();
         }
+        // The report is built next: let it reuse what the vectors grew past their length.
+        self.buckets.shrink_to_fit();
+        self.minutes.shrink_to_fit();
+        self.slots.shrink_to_fit();
+        self.passed_over.shrink_to_fit();
+        self.windows.shrink_to_fit();
+    }
+
+    /// The closed window starting at `start_ms`.
+    pub fn window(&self, start_ms: i64) -> Option<&WindowStat> {
+        self.windows
+            .binary_search_by_key(&start_ms, |w| w.0)
+            .ok()
+            .map(|i| &self.windows[i].1)
     }
 
     fn new() -> Self {
@@ -195,7 +239,7 @@ impl LaneData {
             passage: Dist::new(),
             queue_wait: None,
             inspection: None,
-            windows: BTreeMap::new(),
+            windows: Vec::new(),
             buckets: Vec::new(),
             minutes: Vec::new(),
             slots: Vec::new(),
@@ -452,25 +496,21 @@ impl Observer for ReplayObserver {
                 }
             }
             _ => {
-                d.buckets.push(fresh());
+                push_slow(&mut d.buckets, fresh());
                 d.buckets.last_mut().expect("just pushed")
             }
         };
-        b.count += 1;
         b.sum_ms += passage;
         b.add(0, bucket);
         if let (Some(i), Some(k)) = (inspection, insp_bucket) {
-            b.inspection_count += 1;
             b.inspection_sum_ms += i;
             b.add(1, k);
         }
         if let (Some(q), Some(k)) = (queue, queue_bucket) {
-            b.queue_count += 1;
             b.queue_sum_ms += q;
             b.add(2, k);
         }
         if let Some((h, k)) = headway_bucket {
-            b.headway_count += 1;
             b.headway_sum_ms += h;
             b.add(3, k);
         }
@@ -480,20 +520,20 @@ impl Observer for ReplayObserver {
         let minute = t.div_euclid(60_000);
         match d.minutes.last_mut() {
             Some((m, n)) if *m == minute => *n += 1,
-            Some((m, _)) if *m < minute => d.minutes.push((minute, 1)),
-            None => d.minutes.push((minute, 1)),
+            Some((m, _)) if *m < minute => push_slow(&mut d.minutes, (minute, 1)),
+            None => push_slow(&mut d.minutes, (minute, 1)),
             _ => match d.minutes.binary_search_by_key(&minute, |&(m, _)| m) {
                 Ok(i) => d.minutes[i].1 += 1,
                 Err(_) => *d.late.minutes.entry(minute).or_insert(0) += 1,
             },
         }
-        let slot = t.div_euclid(SLOT_MS);
+        let slot = slot_of(t);
         match d.slots.last_mut() {
-            Some((s, max)) if *s == slot => *max = (*max).max(t),
-            Some((s, _)) if *s < slot => d.slots.push((slot, t)),
-            None => d.slots.push((slot, t)),
-            _ => match d.slots.binary_search_by_key(&slot, |&(s, _)| s) {
-                Ok(i) => d.slots[i].1 = d.slots[i].1.max(t),
+            Some(max) if slot_of(*max) == slot => *max = (*max).max(t),
+            Some(max) if slot_of(*max) < slot => push_slow(&mut d.slots, t),
+            None => push_slow(&mut d.slots, t),
+            _ => match d.slots.binary_search_by_key(&slot, |&m| slot_of(m)) {
+                Ok(i) => d.slots[i] = d.slots[i].max(t),
                 Err(_) => {
                     let e = d.late.slots.entry(slot).or_insert(t);
                     *e = (*e).max(t);
@@ -509,7 +549,7 @@ impl Observer for ReplayObserver {
         match d.passed_over.last_mut() {
             // Read order wins: an out-of-order departure updates the newest slot.
             Some((s, v)) if *s >= slot => *v = since,
-            _ => d.passed_over.push((slot, since)),
+            _ => push_slow(&mut d.passed_over, (slot, since)),
         }
     }
 
@@ -524,7 +564,12 @@ impl Observer for ReplayObserver {
             level_of_service: w.stats.level_of_service.get(),
             known_at_ms: w.known_at_ms,
         };
-        self.lane(lane).windows.insert(w.start_ms, stat);
+        let windows = &mut self.lane(lane).windows;
+        debug_assert!(
+            windows.last().is_none_or(|l| l.0 < w.start_ms),
+            "out of order"
+        );
+        push_slow(windows, (w.start_ms, stat));
         if !w.data.samples.is_empty() {
             self.pending
                 .entry((w.checkpoint, w.direction))

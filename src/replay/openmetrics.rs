@@ -12,7 +12,7 @@ use std::io::{self, Write};
 
 use crate::engine::catalogue::{self as cat, Family};
 
-use super::observer::{BucketWindow, ReplayObserver, SLOT_MS, WindowStat};
+use super::observer::{BucketWindow, ReplayObserver, SLOT_MS, WindowStat, slot_of};
 use super::report::{LaneReport, Report};
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::lanes::window_label;
@@ -64,7 +64,7 @@ pub fn write(
         let mut total = 0u64;
         for &end in ends {
             while let Some(b) = it.next_if(|b| b.start_ms < end) {
-                total += b.count;
+                total += b.count();
             }
             writeln!(
                 out,
@@ -78,17 +78,17 @@ pub fn write(
 
     let hists: [Hist; 4] = [
         (cat::PASSAGE_DURATION, obs.bucket_bounds_ms(), |b| {
-            (b.count, b.sum_ms, b.buckets())
+            (b.count(), b.sum_ms, b.buckets())
         }),
         (cat::QUEUE_WAIT, obs.queue_bounds_ms(), |b| {
-            (b.queue_count, b.queue_sum_ms, b.queue_buckets())
+            (b.queue_count(), b.queue_sum_ms, b.queue_buckets())
         }),
         (cat::DEPARTURE_HEADWAY, obs.headway_bounds_ms(), |b| {
-            (b.headway_count, b.headway_sum_ms, b.headway_buckets())
+            (b.headway_count(), b.headway_sum_ms, b.headway_buckets())
         }),
         (cat::INSPECTION_DURATION, obs.inspection_bounds_ms(), |b| {
             (
-                b.inspection_count,
+                b.inspection_count(),
                 b.inspection_sum_ms,
                 b.inspection_buckets(),
             )
@@ -223,7 +223,7 @@ fn write_alert_inputs(
         let mut it = obs.lanes[l.id as usize].slots.iter().peekable();
         let mut newest = None;
         for &m in &slots {
-            while let Some(&(_, t)) = it.next_if(|x| (x.0 + 1) * SLOT_MS <= m) {
+            while let Some(&t) = it.next_if(|&&t| (slot_of(t) + 1) * SLOT_MS <= m) {
                 newest = Some(newest.map_or(t, |n: i64| n.max(t)));
             }
             if let Some(t) = newest {
@@ -246,7 +246,7 @@ fn write_alert_inputs(
         let first = lane
             .slots
             .first()
-            .map_or(i64::MAX, |&(s, _)| (s + 1) * SLOT_MS);
+            .map_or(i64::MAX, |&t| (slot_of(t) + 1) * SLOT_MS);
         let mut it = lane.passed_over.iter().peekable();
         let mut value = f64::NAN;
         for &m in slots.iter().filter(|&&m| m >= first) {
@@ -271,8 +271,8 @@ fn write_alert_inputs(
             let lab = labels(l);
             let mut known: Vec<(i64, f64)> = obs.lanes[l.id as usize]
                 .windows
-                .values()
-                .map(|w| (w.known_at_ms, get(w)))
+                .iter()
+                .map(|(_, w)| (w.known_at_ms, get(w)))
                 .collect();
             known.sort_by_key(|k| k.0);
             let mut it = known.iter().peekable();

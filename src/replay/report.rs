@@ -349,7 +349,7 @@ pub fn build(
         let windows = (grid.0..grid.1)
             .step_by(w as usize)
             .map(|s| {
-                let stat = d.windows.get(&s);
+                let stat = d.window(s);
                 let quantiles = stat.map(|st| st.quantiles.clone()).unwrap_or_default();
                 WindowOut {
                     start: format_in(s, zone),
