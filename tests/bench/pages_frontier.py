@@ -27,6 +27,7 @@ departure-only rule. Days, seeds and closures are those of tests/it/pages.
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -37,14 +38,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CLOSURES = [
-    "baimiao/inbound/03@07:30+40m:close",
-    "yanjiao/inbound/02@08:00+30m:close",
-    "xianghe/inbound/02@07:15+30m:close",
-    "xuyin/inbound/01@07:40+30m:close",
-    "baimiao/outbound/02@18:00+30m:close",
-    "yanjiao/outbound/01@17:45+30m:close",
-]
+PAGES_TEST = ROOT / "tests/it/pages/mod.rs"
+
+
+def closures():
+    """The pages study's closures, read from its test (one list for both)."""
+    text = PAGES_TEST.read_text()
+    block = re.search(r"const CLOSURES: &\[&str\] = &\[(.*?)\];", text, re.S)
+    if not block:
+        sys.exit(f"no CLOSURES list in {PAGES_TEST}")
+    return re.findall(r'"([^"]+)"', block.group(1))
+
+
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, tzinfo=CST)
 CAR_CLASSES = {"car", "van", "motorcycle"}
@@ -164,7 +169,8 @@ def main():
     ap.add_argument("--days", type=int, default=3, help="days of each kind per seed")
     a = ap.parse_args()
     cars = car_lanes()
-    quiet, closures = [], []
+    specs = closures()
+    quiet, found = [], []
     seeds = [int(s) for s in a.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "day.jsonl"
@@ -172,22 +178,22 @@ def main():
             for k in range(a.days):
                 for kind in ("quiet", "closures"):
                     day = T0 + timedelta(days=2 * k + (kind == "closures"))
-                    inc = CLOSURES if kind == "closures" else []
+                    inc = specs if kind == "closures" else []
                     by_lane = simulate(a.lanewatch, seed * 100 + k, day, inc, f)
                     if kind == "quiet":
                         quiet += [(end, ev, key, seed * 100 + k) for (end, ev, key) in silences(by_lane, cars)]
                     else:
-                        closures += [(closure_floor(by_lane, cars, c, day), seed * 100 + k, c) for c in CLOSURES]
+                        found += [(closure_floor(by_lane, cars, c, day), seed * 100 + k, c) for c in specs]
     print(f"{len(seeds)} seeds x {a.days} days of each kind: {len(quiet)} car-lane silences "
-          f"proven busy on incident-free days, {len(closures)} closures")
-    qc = sorted(c[0][2] / 1000 for c in closures)
+          f"proven busy on incident-free days, {len(found)} closures")
+    qc = sorted(c[0][2] / 1000 for c in found)
     print(f"closed lane's queue served for (s): median {qc[len(qc) // 2]:.0f}, max {qc[-1]:.0f}")
     print(f"{'bound B (s)':>12} {'false pages':>12} {'closures paged after 5 min':>27} {'latest closure page (min)':>26}")
     ok = []
     for b in range(90, 301, 15):
         fps = sorted((seed, key, end) for (end, ev, key, seed) in quiet
                      if (p := page_at(ev, b * 1000)) is not None and p < end)
-        delays = [(page_at(ev, b * 1000) or float("inf")) - start for ((start, ev, _), *_) in closures]
+        delays = [(page_at(ev, b * 1000) or float("inf")) - start for ((start, ev, _), *_) in found]
         late = sum(1 for x in delays if x > 300_000)
         print(f"{b:>12} {len(fps):>12} {late:>27} {max(delays) / 60_000:>26.2f}")
         if not fps and not late:
