@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use crate::engine::settings::{Buckets, CongestionConfig, Settings, WindowConfig};
+pub use crate::engine::settings::{Buckets, CongestionConfig, HISTOGRAMS, Settings, WindowConfig};
 use raw::*;
 pub use raw::{
     DEFAULT_HEADWAY_BUCKETS, DEFAULT_INSPECTION_BUCKETS, DEFAULT_LOS_BANDS_S,
@@ -516,6 +516,17 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             );
         }
     }
+    for name in &b.per_lane {
+        if !HISTOGRAMS.contains(&name.as_str()) {
+            p.push(
+                "buckets.per_lane",
+                format!(
+                    "{name:?} is not a histogram: name some of {}",
+                    HISTOGRAMS.map(|h| format!("{h:?}")).join(", ")
+                ),
+            );
+        }
+    }
 
     let listen = match raw.http.listen.parse::<SocketAddr>() {
         Ok(a) => a,
@@ -664,6 +675,7 @@ fn validate(raw: RawConfig, registry: Registry, base: &Path, p: &mut Problems) -
             queue_wait: b.queue_wait_seconds,
             inspection: b.inspection_duration_seconds,
             headway: b.departure_headway_seconds,
+            per_lane: HISTOGRAMS.map(|h| b.per_lane.iter().any(|p| p == h)),
         },
         http: HttpConfig {
             listen,
@@ -708,5 +720,20 @@ mod tests {
         let ok: Vec<String> = (1..=MAX_BUCKETS).map(|i| i.to_string()).collect();
         let text = format!("[buckets]\nqueue_wait_seconds = [{}]\n", ok.join(", "));
         assert!(Config::from_texts(&text, "").is_ok());
+    }
+
+    #[test]
+    fn per_lane_histograms_default_to_the_passage_time_and_unknown_names_are_refused() {
+        let c = Config::from_texts("", "").expect("defaults");
+        assert_eq!(c.buckets.per_lane, [true, false, false, false]);
+        let text =
+            "[buckets]\nper_lane = [\"queue_wait_seconds\", \"departure_headway_seconds\"]\n";
+        let c = Config::from_texts(text, "").expect("valid");
+        assert_eq!(c.buckets.per_lane, [false, true, false, true]);
+        let e = Config::from_texts("[buckets]\nper_lane = [\"queue_wait\"]\n", "")
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("buckets.per_lane"), "{e}");
+        assert!(e.contains("\"queue_wait_seconds\""), "{e}");
     }
 }

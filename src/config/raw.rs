@@ -160,7 +160,7 @@ impl Default for RawWindows {
             allowed_lateness: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
             lane_idle_timeout: Duration::from_secs(300),
-            quantiles: vec![0.5, 0.9, 0.95, 0.99],
+            quantiles: vec![0.5, 0.95, 0.99],
         }
     }
 }
@@ -191,6 +191,9 @@ pub(super) struct RawBuckets {
     pub(super) queue_wait_seconds: Vec<f64>,
     pub(super) inspection_duration_seconds: Vec<f64>,
     pub(super) departure_headway_seconds: Vec<f64>,
+    /// Which histograms are exported per lane (names as above); the others are
+    /// exported per checkpoint direction.
+    pub(super) per_lane: Vec<String>,
 }
 
 // Default buckets: about ten for the passage time, six for the others (Prometheus'
@@ -219,6 +222,7 @@ impl Default for RawBuckets {
             queue_wait_seconds: DEFAULT_QUEUE_WAIT_BUCKETS.to_vec(),
             inspection_duration_seconds: DEFAULT_INSPECTION_BUCKETS.to_vec(),
             departure_headway_seconds: DEFAULT_HEADWAY_BUCKETS.to_vec(),
+            per_lane: vec!["passage_duration_seconds".into()],
         }
     }
 }

@@ -64,4 +64,15 @@ pub struct Buckets {
     pub queue_wait: Vec<f64>,
     pub inspection: Vec<f64>,
     pub headway: Vec<f64>,
+    /// Which of the four histograms (passage, queue wait, inspection, headway) are
+    /// exported per lane; the others per checkpoint direction (the sum of its lanes).
+    pub per_lane: [bool; 4],
 }
+
+/// The `[buckets]` keys of the four histograms, in [`Buckets::per_lane`]'s order.
+pub const HISTOGRAMS: [&str; 4] = [
+    "passage_duration_seconds",
+    "queue_wait_seconds",
+    "inspection_duration_seconds",
+    "departure_headway_seconds",
+];

@@ -38,23 +38,36 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
     // Each series line is a lane's prefix (`name{labels`), a tail common to every lane
     // (`,le="30"} `), the value: three copies, not eight.
     let mut prefix = Vec::with_capacity(256);
+    let mut directions = Directions::default();
     for (k, (f, get)) in hists.iter().enumerate() {
         f.write_header(out);
         let bucket = format!("{}_bucket", f.name);
         let tails = tails(s.bound_labels()[k].iter().map(|le| format!(",le=\"{le}\"")));
-        let inf = b",le=\"+Inf\"} ";
-        for l in lanes {
-            set_prefix(&mut prefix, &bucket, l.labels());
-            let h = get(l);
-            let count = h.count();
-            let mut cum = 0u64;
-            for (i, tail) in tails.iter().enumerate() {
-                cum += h.bucket(i);
-                line_tail(out, &prefix, tail, num.int(cum.min(count)));
+        if s.per_lane()[k] {
+            let mut cum = vec![0; tails.len() + 1];
+            for l in lanes {
+                let sum = cumulative(get(l), &mut cum);
+                histogram(
+                    (out, &mut prefix, &mut num),
+                    (&bucket, f.name),
+                    l.labels(),
+                    &tails,
+                    &cum,
+                    sum,
+                );
             }
-            line_tail(out, &prefix, inf, num.int(count));
-            line(out, f.name, l.labels(), "_sum", num.float(h.sum()));
-            line(out, f.name, l.labels(), "_count", num.int(count));
+        } else {
+            directions.sum(lanes, *get, tails.len() + 1);
+            for (labels, cum, sum) in directions.iter() {
+                histogram(
+                    (out, &mut prefix, &mut num),
+                    (&bucket, f.name),
+                    labels,
+                    &tails,
+                    cum,
+                    sum,
+                );
+            }
         }
     }
     single_gauge(
@@ -110,6 +123,73 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
     for l in lanes {
         let open = l.schedule.as_ref().is_none_or(|s| s.open_at(now));
         line(out, f.name, l.labels(), "", num.int(u64::from(open)));
+    }
+}
+
+/// A lane's cumulative bucket counts (the last is `+Inf`, the count) into `cum`, and
+/// its sum. A bucket updated after the count was read is clipped to it, so the
+/// exposition stays monotonic.
+fn cumulative(h: &Hist, cum: &mut [u64]) -> f64 {
+    let (count, last) = (h.count(), cum.len() - 1);
+    let mut c = 0u64;
+    for (i, out) in cum[..last].iter_mut().enumerate() {
+        c += h.bucket(i);
+        *out = c.min(count);
+    }
+    cum[last] = count;
+    h.sum()
+}
+
+/// One histogram series: its buckets (`cum`, cumulative, `+Inf` last), sum and count.
+fn histogram(
+    (out, prefix, num): (&mut Vec<u8>, &mut Vec<u8>, &mut Num),
+    (bucket, name): (&str, &str),
+    labels: &str,
+    tails: &[Vec<u8>],
+    cum: &[u64],
+    sum: f64,
+) {
+    set_prefix(prefix, bucket, labels);
+    let inf: &[u8] = b",le=\"+Inf\"} ";
+    for (tail, &c) in tails.iter().map(Vec::as_slice).chain([inf]).zip(cum) {
+        line_tail(out, prefix, tail, num.int(c));
+    }
+    let count = cum[cum.len() - 1];
+    line(out, name, labels, "_sum", num.float(sum));
+    line(out, name, labels, "_count", num.int(count));
+}
+
+/// A histogram summed per checkpoint direction (`buckets.per_lane` leaves it out):
+/// the directions in the order of their first lane, reused across families.
+#[derive(Default)]
+struct Directions<'a> {
+    index: std::collections::HashMap<&'a str, usize>,
+    /// Labels, cumulative buckets (`+Inf` last) and sum of each direction.
+    rows: Vec<(&'a str, Vec<u64>, f64)>,
+    lane: Vec<u64>,
+}
+
+impl<'a> Directions<'a> {
+    fn sum(&mut self, lanes: &'a [LaneStats], get: HistOf, buckets: usize) {
+        self.index.clear();
+        self.rows.clear();
+        self.lane.resize(buckets, 0);
+        for l in lanes {
+            let key = l.direction_labels();
+            let n = self.rows.len();
+            let i = *self.index.entry(key).or_insert(n);
+            if i == n {
+                self.rows.push((key, vec![0; buckets], 0.0));
+            }
+            let sum = cumulative(get(l), &mut self.lane);
+            let row = &mut self.rows[i];
+            row.1.iter_mut().zip(&self.lane).for_each(|(a, b)| *a += b);
+            row.2 += sum;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&'a str, &[u64], f64)> {
+        self.rows.iter().map(|(l, c, s)| (*l, c.as_slice(), *s))
     }
 }
 

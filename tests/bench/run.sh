@@ -47,7 +47,7 @@ if [[ $SMOKE == 1 ]]; then
   LANE_SIZES=(100 300) SCRAPES=5 BASE_SCRAPES=2 FRESH_RATE=1000 PROBES=10 FRESH_WARMUP=1
 else
   REPLAY_EVENTS=3000000 BASE_REPLAY=300000 BACKLOG=10000000 BASE_DRAIN=300000 LANES=1000
-  LANE_SIZES=(1000 10000) SCRAPES=50 BASE_SCRAPES=10 FRESH_RATE=10000 PROBES=200 FRESH_WARMUP=10
+  LANE_SIZES=(1000 10000) SCRAPES=500 BASE_SCRAPES=10 FRESH_RATE=10000 PROBES=200 FRESH_WARMUP=10
 fi
 
 section() { printf '\n==== %s ==== (+%ss)\n' "$*" "$(($(date +%s) - T_START))" >&2; }
@@ -195,6 +195,8 @@ row "4. scrape $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape$L1" scrape_ms_p
   "$(val base_replay scrape_ms_p50) / $(val base_replay scrape_ms_p99)" "$(ratio "$(val base_replay scrape_ms_p50)" "$(val "scrape$L1" scrape_ms_p50)")" "<= 5"
 row "   body bytes / series, $(num "$L1") lanes" "$(num "$(val "scrape$L1" body_bytes)") / $(num "$(val "scrape$L1" series)")" \
   "$(num "$(val base_replay body_bytes)")" "" ""
+row "   series per lane (all series / lanes), $(num "$L1") lanes" \
+  "$(awk -v s="$(val "scrape$L1" series)" -v l="$(val "scrape$L1" lanes)" 'BEGIN { if (l > 0) printf "%.1f", s / l }')" "" "" "<= 40"
 row "   gzip (as Prometheus asks), $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape_gzip$L1" scrape_ms_p50) / $(val "scrape_gzip$L1" scrape_ms_p99)" "" "" ""
 row "   gzip bytes on the wire, $(num "$L1") lanes" "$(num "$(val "scrape_gzip$L1" wire_bytes)")" "" "" ""
 row "   scrape $(num "$L2") lanes p50 / p99 (ms)" "$(val "scrape$L2" scrape_ms_p50) / $(val "scrape$L2" scrape_ms_p99)" "" "" ""

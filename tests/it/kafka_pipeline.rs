@@ -130,7 +130,9 @@ async fn known_events_give_exact_counts_buckets_rejects_and_dead_letters() {
         &group,
         &dlq,
         REGISTRY,
-        "[events]\nmax_event_bytes = 2048\n",
+        // Every histogram per lane, so that each lane's are checked (the default sums
+        // three of them per direction: tests/it/lane_series.rs).
+        "[events]\nmax_event_bytes = 2048\n[buckets]\nper_lane = [\"passage_duration_seconds\", \"queue_wait_seconds\", \"inspection_duration_seconds\", \"departure_headway_seconds\"]\n",
     );
 
     let now = now_ms();

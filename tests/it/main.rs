@@ -27,6 +27,7 @@ mod http_slow_readers;
 mod kafka_lifecycle;
 mod kafka_pipeline;
 mod kafka_tls;
+mod lane_series;
 mod metrics_gzip;
 mod mock_faults;
 mod outage;

@@ -80,6 +80,8 @@ impl Hist {
 pub struct LaneCells {
     /// `checkpoint="…",direction="…",lane="…"`, rendered once.
     labels: String,
+    /// Length of the `checkpoint="…",direction="…"` head of `labels`.
+    direction_len: usize,
     /// Checkpoint, direction and lane ids (for readers other than the exposition).
     ident: [Box<str>; 3],
     pub passages: Counter,
@@ -144,6 +146,11 @@ impl LaneCells {
         &self.labels
     }
 
+    /// The labels of the lane's checkpoint direction: `checkpoint="…",direction="…"`.
+    pub fn direction_labels(&self) -> &str {
+        &self.labels[..self.direction_len]
+    }
+
     pub fn quantile(&self, window: usize, q: usize) -> &F64Cell {
         &self.quantiles[window * self.n_quantiles + q]
     }
@@ -166,6 +173,7 @@ pub type LaneStats = Arc<LaneCells>;
 struct SeriesInner {
     bounds: [Arc<[f64]>; 4],
     bound_labels: [Vec<String>; 4],
+    per_lane: [bool; 4],
     window_labels: Vec<String>,
     quantile_labels: Vec<String>,
     lanes: RwLock<Vec<LaneStats>>,
@@ -196,6 +204,7 @@ impl LaneSeries {
         LaneSeries(Arc::new(SeriesInner {
             bounds,
             bound_labels,
+            per_lane: buckets.per_lane,
             window_labels: windows.sizes_ms.iter().map(|&s| window_label(s)).collect(),
             quantile_labels: windows.quantiles.iter().map(|q| q.to_string()).collect(),
             lanes: RwLock::new(Vec::new()),
@@ -222,13 +231,14 @@ impl LaneSeries {
     ) -> LaneStats {
         let s = &self.0;
         let nq = s.quantile_labels.len();
+        let head = format!(
+            "checkpoint=\"{}\",direction=\"{}\"",
+            escape(checkpoint),
+            escape(direction)
+        );
         let cells = Arc::new(LaneCells {
-            labels: format!(
-                "checkpoint=\"{}\",direction=\"{}\",lane=\"{}\"",
-                escape(checkpoint),
-                escape(direction),
-                escape(lane)
-            ),
+            direction_len: head.len(),
+            labels: format!("{head},lane=\"{}\"", escape(lane)),
             ident: [checkpoint.into(), direction.into(), lane.into()],
             passages: Counter::default(),
             passage: Hist::new(s.bounds[0].clone()),
@@ -278,6 +288,12 @@ impl LaneSeries {
     /// inspection, headway.
     pub fn bound_labels(&self) -> &[Vec<String>; 4] {
         &self.0.bound_labels
+    }
+
+    /// Per histogram (passage, queue wait, inspection, headway): exported per lane
+    /// (else per checkpoint direction).
+    pub fn per_lane(&self) -> [bool; 4] {
+        self.0.per_lane
     }
 
     /// The `window` label of each window size.
