@@ -164,6 +164,14 @@ impl Clock {
         true
     }
 
+    /// Whether `split` is pending.
+    #[inline]
+    fn is_pending(&self, split: u32) -> bool {
+        self.splits
+            .get(split_index(split))
+            .is_some_and(|s| s.pending)
+    }
+
     /// Whether any split is pending (a backlog is being read).
     pub fn any_pending(&self) -> bool {
         self.splits.iter().any(|s| s.pending)
@@ -258,7 +266,15 @@ impl Clock {
                 (l == lane && s == split) || !self.is_live(s, cp.blocked_at_ms)
             }
             Blocker::Split(s) => {
-                self.split_reference(s).saturating_sub(self.lane_idle_ms) > cp.blocked_at_ms
+                let bound = self.split_reference(s).saturating_sub(self.lane_idle_ms);
+                bound > cp.blocked_at_ms
+                    && ((s == split && !self.is_pending(s))
+                        // While `s` is pending, or has no live stream of the checkpoint
+                        // (an event of another split cannot give it one), the
+                        // watermark stays at or below `bound − lateness`: computing
+                        // it before that crosses the next boundary changes nothing
+                        // (a replay's one split is pending: this was every event).
+                        || bound.saturating_sub(self.lateness_ms) >= cp.next_sweep_ms)
             }
         }
     }
@@ -374,6 +390,39 @@ mod tests {
         assert_eq!(cp.blocker, Blocker::Split(3));
         c.set_pending(3, false);
         assert_eq!(c.recompute(&mut cp, streams(&s), i64::MIN), 900_000);
+    }
+
+    #[test]
+    fn a_pending_split_asks_for_a_recompute_only_once_its_bound_could_close_a_window() {
+        // A replay's file is one pending split: the watermark is at most its time minus
+        // the idle timeout and the lateness, whatever the streams.
+        let mut c = Clock::new(120_000, 300_000);
+        c.set_pending(0, true);
+        c.observe(0, 1_000_000, None);
+        let mut cp = CheckpointClock::default();
+        let s = [(0, 0, 1_000_000)];
+        let w = c.recompute(&mut cp, streams(&s), i64::MIN);
+        assert_eq!((w, cp.blocker), (580_000, Blocker::Split(0)));
+        cp.close_to(w, 60_000);
+        assert_eq!(cp.next_sweep_ms, 600_000);
+        cp.reference_ms = 1_000_000;
+        // The split moves on, but its bound stays short of the next boundary.
+        c.observe(0, 1_019_999, None);
+        assert!(!c.needs_recompute(&cp, 0, 0));
+        // Once it could reach it, it is recomputed and the windows close.
+        c.observe(0, 1_020_000, None);
+        assert!(c.needs_recompute(&cp, 0, 0));
+        let s = [(0, 0, 1_020_000)];
+        assert_eq!(c.recompute(&mut cp, streams(&s), i64::MIN), 600_000);
+        cp.close_to(600_000, 60_000);
+        // Not pending, the split's first live stream could lift the bound: recomputed.
+        c.set_pending(0, false);
+        let s = [(0, 0, 100_000)];
+        c.recompute(&mut cp, streams(&s), i64::MIN);
+        assert_eq!(cp.blocker, Blocker::Split(0));
+        c.observe(0, 1_020_001, None);
+        assert!(c.needs_recompute(&cp, 0, 0));
+        assert!(!c.needs_recompute(&cp, 1, 1), "another split's event");
     }
 
     #[test]
