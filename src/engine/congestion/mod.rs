@@ -111,6 +111,10 @@ struct DirState {
     /// direction's own events, so the advice does not depend on how the source
     /// interleaves partitions or how many instances share them.
     sealed_until: i64,
+    /// The lane whose coverage was the smallest when `sealed_until` was last computed:
+    /// the direction's coverage is at most its coverage, so while that stays in the
+    /// sealed window nothing more can be sealed (no scan of every lane per event).
+    seal_blocker: Option<u32>,
     /// Newest departure of the direction: its departures are known up to here.
     known_ms: i64,
     history: InspectionHistory,
@@ -196,6 +200,7 @@ impl Congestion {
             arrivals: BTreeMap::new(),
             advised_until: i64::MIN,
             sealed_until: i64::MIN,
+            seal_blocker: None,
             known_ms: i64::MIN,
             history: InspectionHistory::default(),
             pending: BTreeMap::new(),
@@ -269,19 +274,26 @@ impl Congestion {
                 None => return,
             }
         }
+        let coverage = |l: u32| {
+            self.lanes[l as usize]
+                .as_ref()
+                .map_or(i64::MIN, |(_, t)| t.coverage_ms(dir.known_ms))
+        };
+        if let Some(b) = dir.seal_blocker
+            && dir.lanes.contains(&b)
+        {
+            let c = coverage(b).min(dir.known_ms);
+            if c == i64::MIN || window_start(c, size) <= dir.sealed_until {
+                return;
+            }
+        }
         // Every window ending where all lanes' arrivals are known is sealed: jump there
         // at once (an outlier event far in time must not make this loop per window).
-        let covered = dir
-            .lanes
-            .iter()
-            .map(|&l| {
-                self.lanes[l as usize]
-                    .as_ref()
-                    .map_or(i64::MIN, |(_, t)| t.coverage_ms(dir.known_ms))
-            })
-            .min()
-            .unwrap_or(i64::MIN)
-            .min(dir.known_ms);
+        let Some((covered, blocker)) = dir.lanes.iter().map(|&l| (coverage(l), l)).min() else {
+            return;
+        };
+        dir.seal_blocker = Some(blocker);
+        let covered = covered.min(dir.known_ms);
         if covered != i64::MIN {
             dir.sealed_until = dir.sealed_until.max(window_start(covered, size));
         }
