@@ -29,6 +29,10 @@ impl Counter {
         self.0
             .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
+    pub fn add(&self, n: u64) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }

@@ -9,7 +9,7 @@ use crate::engine::congestion::CheckpointWindow;
 use crate::engine::congestion::Congestion;
 use crate::engine::dedup::Dedup;
 use crate::engine::event::EventLimits;
-use crate::engine::event::{self, Reason, Rejection};
+use crate::engine::event::{self, Event, Reason, Rejection};
 use crate::engine::lanes::{ClosedWindow, LaneSeries, Lanes, Resolve};
 use crate::engine::settings::Settings;
 
@@ -189,6 +189,13 @@ impl<O: Observer> Pipeline<O> {
             self.counters.duplicates.inc();
             return Outcome::Duplicate;
         }
+        self.apply_unique(&ev, split, now_ms)
+    }
+
+    /// The rest of [`Pipeline::apply_from`] for an event already parsed, in scope and
+    /// de-duplicated by a reader stage on another thread (`replay::staged`), which
+    /// hands its counts over with [`Pipeline::count_read`].
+    pub fn apply_unique(&mut self, ev: &Event<'_>, split: u32, now_ms: Option<i64>) -> Outcome {
         let lane = match self.lanes.resolve(&ev.checkpoint, ev.direction, &ev.lane) {
             Resolve::Lane(id) => id,
             Resolve::Overflow => {
@@ -200,9 +207,9 @@ impl<O: Observer> Pipeline<O> {
             congestion: &mut self.congestion,
             observer: &mut self.observer,
         };
-        let late = self.lanes.record(lane, &ev, split, now_ms, &mut fanout);
+        let late = self.lanes.record(lane, ev, split, now_ms, &mut fanout);
         let checkpoint = self.lanes.lanes[lane as usize].checkpoint;
-        self.congestion.observe(lane, checkpoint, split, &ev);
+        self.congestion.observe(lane, checkpoint, split, ev);
         if late {
             self.counters.late.inc();
         }
@@ -215,8 +222,29 @@ impl<O: Observer> Pipeline<O> {
         self.counters
             .dynamic_lanes
             .set(self.lanes.dynamic_count() as f64);
-        self.observer.accepted(lane, &ev, late);
+        self.observer.accepted(lane, ev, late);
         Outcome::Accepted { lane, late }
+    }
+
+    /// What a reader stage (see [`Pipeline::apply_unique`]) counted: messages received,
+    /// rejected per [`Reason`] (in `Reason::ALL` order) and duplicates.
+    pub fn count_read(&self, received: u64, rejected: &[u64], duplicates: u64) {
+        self.counters.received.add(received);
+        for (c, &n) in self.counters.rejected.iter().zip(rejected) {
+            c.add(n);
+        }
+        self.counters.duplicates.add(duplicates);
+    }
+
+    /// The event limits (a reader stage parses with them).
+    pub fn limits(&self) -> &EventLimits {
+        &self.limits
+    }
+
+    /// Swap the de-duplication state (a reader stage takes it for the run and gives
+    /// it back).
+    pub fn swap_dedup(&mut self, dedup: Dedup) -> Dedup {
+        std::mem::replace(&mut self.dedup, dedup)
     }
 
     /// `windows.idle_timeout` (ms): silence after which a checkpoint or a pending

@@ -8,6 +8,7 @@
 //! - `report` / `format`: the report model and its JSON, CSV and table views.
 //! - `html`: the self-contained HTML report; `openmetrics`: the backfill file.
 //! - `kafka`: reading a time range from Kafka by partition assignment, never committing.
+//! - `staged`: a file replay on two threads (reader stage and pipeline), same report.
 
 pub mod dist;
 pub mod format;
@@ -16,6 +17,7 @@ pub mod kafka;
 pub mod observer;
 pub mod openmetrics;
 pub mod report;
+mod staged;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -76,6 +78,9 @@ pub struct ReplayOptions {
     pub no_progress: bool,
     /// Write a report even when no event was analysed.
     pub allow_empty: bool,
+    /// Threads for a file replay: 1 reads and analyses on one; 2 reads, parses and
+    /// de-duplicates on a second (the same report). Kafka replays use one.
+    pub threads: usize,
 }
 
 /// Errors a replay ends with; each names what to fix.
@@ -302,12 +307,24 @@ pub fn replay(args: &ReplayOptions, shutdown: &CancellationToken) -> Result<Repl
         // event time: the watermark waits for what the split may still bring, as in a
         // live drain).
         driver.pipeline.set_split_pending(0, true);
-        let mut n = 0u32;
-        input.for_each_line(config.events.max_event_bytes, |line, _| {
-            driver.feed(line);
-            n = n.wrapping_add(1);
-            !(n & 0x3FF == 0 && shutdown.is_cancelled())
-        })?;
+        if args.threads > 1 {
+            let Driver {
+                pipeline,
+                events,
+                bar,
+            } = &mut driver;
+            let range = (args.from, args.to);
+            staged::feed_file(&mut input, pipeline, events, range, shutdown, |n| {
+                bar.set_position(n)
+            })?;
+        } else {
+            let mut n = 0u32;
+            input.for_each_line(config.events.max_event_bytes, |line, _| {
+                driver.feed(line);
+                n = n.wrapping_add(1);
+                !(n & 0x3FF == 0 && shutdown.is_cancelled())
+            })?;
+        }
     } else {
         let brokers = match (&args.brokers, &args.config) {
             (Some(b), _) => b.clone(),

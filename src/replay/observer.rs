@@ -28,6 +28,12 @@ fn push_slow<T>(v: &mut Vec<T>, item: T) {
     v.push(item);
 }
 
+/// Whether a departure at `t_ms` is in the replay's `[from, to)` (either end open).
+#[inline]
+pub fn in_range(from_ms: Option<i64>, to_ms: Option<i64>, t_ms: i64) -> bool {
+    from_ms.is_none_or(|f| t_ms >= f) && to_ms.is_none_or(|t| t_ms < t)
+}
+
 /// The 15-second slot of a departure (Unix ms / [`SLOT_MS`]).
 #[inline]
 pub fn slot_of(t_ms: i64) -> i64 {
@@ -424,8 +430,7 @@ impl ReplayObserver {
 
 impl Observer for ReplayObserver {
     fn in_scope(&mut self, ev: &Event<'_>) -> bool {
-        self.from_ms.is_none_or(|f| ev.departed_ms >= f)
-            && self.to_ms.is_none_or(|t| ev.departed_ms < t)
+        in_range(self.from_ms, self.to_ms, ev.departed_ms)
     }
 
     fn accepted(&mut self, lane: u32, ev: &Event<'_>, _late: bool) {

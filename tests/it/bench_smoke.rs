@@ -50,9 +50,11 @@ fn every_bench_command_runs_in_smoke_size() {
         "generate", "--output", file, "--events", "2000", "--lanes", "50",
     ]);
     assert_eq!(num(&g, "events"), 2000.0);
-    let r = bench(&["replay", "--input", file]);
-    assert_eq!(num(&r, "events"), 2000.0);
-    assert!(num(&r, "events_per_second") > 0.0);
+    for threads in ["1", "2"] {
+        let r = bench(&["replay", "--input", file, "--threads", threads]);
+        assert_eq!(num(&r, "events"), 2000.0);
+        assert!(num(&r, "events_per_second") > 0.0);
+    }
 
     let topic = support::unique("bench-smoke");
     // A command on the smoke topic: 3,000 events over 50 lanes.

@@ -112,10 +112,13 @@ enum Which {
         #[arg(long, default_value_t = 2_000.0)]
         rate: f64,
     },
-    /// Replay a JSONL file on one thread (the replay tool's own path).
+    /// Replay a JSONL file as `lanewatch replay --input` does.
     Replay {
         #[arg(long)]
         input: PathBuf,
+        /// `lanewatch replay --threads`: 1, or 2 (a reader stage on a second thread).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+        threads: u8,
     },
     /// Pre-load a topic with synthetic events (batched producer; creates the topic).
     Produce(kafka::ProduceArgs),
@@ -181,12 +184,13 @@ async fn run(which: Which, shutdown: CancellationToken) -> Result<(), BenchError
             lanes,
             rate,
         } => data::generate(&output, events, lanes, rate)?,
-        Which::Replay { input } => {
-            let (events, seconds) = tokio::task::spawn_blocking(move || replay::file(&input))
-                .await
-                .expect("bench thread")?;
+        Which::Replay { input, threads } => {
+            let (events, seconds) =
+                tokio::task::spawn_blocking(move || replay::file(&input, threads))
+                    .await
+                    .expect("bench thread")?;
             println!(
-                "bench=replay events={events} seconds={seconds:.3} events_per_second={:.0} peak_rss_mib={:.1}",
+                "bench=replay threads={threads} events={events} seconds={seconds:.3} events_per_second={:.0} peak_rss_mib={:.1}",
                 events as f64 / seconds,
                 proc::peak_rss_mib()
             );

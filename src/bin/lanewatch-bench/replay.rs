@@ -1,4 +1,4 @@
-//! `lanewatch-bench replay`: `lanewatch replay --input FILE` on one thread with the
+//! `lanewatch-bench replay`: `lanewatch replay --input FILE --threads N` with the
 //! default configuration and a 5-minute window, timed, its report not written.
 
 use std::ffi::OsString;
@@ -11,7 +11,7 @@ use lanewatch::replay::ReplayError;
 use tokio_util::sync::CancellationToken;
 
 /// Replay `path` as `lanewatch replay` does: `(events read, seconds)`.
-pub fn file(path: &Path) -> Result<(u64, f64), ReplayError> {
+pub fn file(path: &Path, threads: u8) -> Result<(u64, f64), ReplayError> {
     let args = ReplayArgs::try_parse_from([
         OsString::from("replay"),
         "--input".into(),
@@ -20,6 +20,8 @@ pub fn file(path: &Path) -> Result<(u64, f64), ReplayError> {
         "5m".into(),
         "--no-progress".into(),
         "--allow-empty".into(),
+        "--threads".into(),
+        threads.to_string().into(),
     ])
     .expect("valid replay arguments");
     let t = Instant::now();
