@@ -17,10 +17,10 @@ use crate::engine::pipeline::{Outcome, Pipeline};
 use crate::source::file::{FileError, Input};
 
 /// Events per batch handed between the stages.
-const BATCH: usize = 4096;
+const BATCH: usize = 2048;
 /// Batches in flight (each way): enough to keep both threads busy, few enough that
 /// the reader cannot run far ahead in memory.
-const IN_FLIGHT: usize = 4;
+const IN_FLIGHT: usize = 2;
 
 /// One unique event, its strings in its batch's `text`.
 struct Packed {
