@@ -16,7 +16,7 @@ const BENCH: &str = env!("CARGO_BIN_EXE_lanewatch-bench");
 const OUTPUT_LINES: &[&str] = &[
     "bench=pipeline events=",
     "bench=generate events=",
-    "bench=replay events=",
+    "bench=replay threads=",
     "bench=produce topic=",
     "bench=drain topic=",
     "bench=scrape lanes=",
