@@ -34,7 +34,6 @@ struct Packed {
     departed_ms: i64,
 }
 
-#[derive(Default)]
 struct Batch {
     text: String,
     events: Vec<Packed>,
@@ -43,6 +42,16 @@ struct Batch {
 }
 
 impl Batch {
+    /// Sized for a batch of typical events (their ids, checkpoints and lanes are a few
+    /// dozen bytes), so filling it does not grow it step by step.
+    fn new() -> Batch {
+        Batch {
+            text: String::with_capacity(BATCH * 48),
+            events: Vec::with_capacity(BATCH),
+            read: 0,
+        }
+    }
+
     fn push_str(&mut self, s: &str) -> (u32, u32) {
         let start = self.text.len();
         self.text.push_str(s);
@@ -120,7 +129,7 @@ impl Reader<'_> {
             out_of_range: 0,
             duplicates: 0,
         };
-        let mut batch = Batch::default();
+        let mut batch = Batch::new();
         let max_line = self.limits.max_event_bytes;
         let r = self.input.for_each_line(max_line, |line, _| {
             c.read += 1;
@@ -134,7 +143,7 @@ impl Reader<'_> {
             }
             if batch.events.len() == BATCH {
                 batch.read = c.read;
-                let next = spare.try_recv().unwrap_or_default();
+                let next = spare.try_recv().unwrap_or_else(|_| Batch::new());
                 if tx.send(std::mem::replace(&mut batch, next)).is_err() {
                     return false;
                 }

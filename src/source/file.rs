@@ -117,13 +117,33 @@ impl Input {
                 }
                 return Ok(bytes);
             }
-            let (take, end) = match memchr::memchr(b'\n', buf) {
+            // Whole lines inside the buffer are handed out where they are (no copy);
+            // only a line cut by the buffer's end is gathered in `line`.
+            let mut used = 0;
+            let mut stop = false;
+            if line.is_empty() {
+                while let Some(i) = memchr::memchr(b'\n', &buf[used..]) {
+                    let whole = &buf[used..used + i + 1];
+                    used += whole.len();
+                    bytes += whole.len() as u64;
+                    if !emit(&whole[..whole.len().min(cap)], bytes, &mut f) {
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+            let rest = &buf[used..];
+            let (take, end) = match memchr::memchr(b'\n', rest) {
+                _ if stop => (0, false),
                 Some(i) => (i + 1, true),
-                None => (buf.len(), false),
+                None => (rest.len(), false),
             };
             let room = cap.saturating_sub(line.len());
-            line.extend_from_slice(&buf[..take.min(room)]);
-            self.reader.consume(take);
+            line.extend_from_slice(&rest[..take.min(room)]);
+            self.reader.consume(used + take);
+            if stop {
+                return Ok(bytes);
+            }
             bytes += take as u64;
             if end {
                 let go_on = emit(&line, bytes, &mut f);
@@ -201,6 +221,74 @@ mod tests {
         assert_eq!(got[0], b"first");
         assert_eq!(got[1].len(), 1001);
         assert_eq!(got[2], b"last");
+    }
+
+    /// A reader handing out `chunk` bytes per read, so lines cross buffer ends.
+    struct Chunked(io::Cursor<Vec<u8>>, usize);
+
+    impl Read for Chunked {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn lines_in_the_buffer_and_across_its_end_are_cut_and_counted_alike() {
+        let lens = [0usize, 1, 5, 9, 10, 11, 30, 3, 64, 2];
+        let text: Vec<u8> = lens
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &n)| {
+                let mut l = vec![b'a' + i as u8; n];
+                l.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+                l
+            })
+            .collect();
+        // What every line must give: cut to max_line + 1 bytes, blank ones skipped,
+        // with the bytes read after it.
+        let max_line = 9;
+        let mut want = Vec::new();
+        let mut at = 0u64;
+        for (i, &n) in lens.iter().enumerate() {
+            at += (n + if i % 3 == 0 { 2 } else { 1 }) as u64;
+            if n > 0 {
+                let kept = n.min(max_line + 1);
+                want.push((vec![b'a' + i as u8; kept], at));
+            }
+        }
+        for chunk in [1, 3, 7, 16, 1 << 20] {
+            let mut input = Input::from_reader("t", Chunked(io::Cursor::new(text.clone()), chunk));
+            let mut got = Vec::new();
+            let total = input
+                .for_each_line(max_line, |l, at| {
+                    got.push((l.to_vec(), at));
+                    true
+                })
+                .unwrap();
+            // A line cut at max_line + 1 keeps its \r when the cut falls after it.
+            let got: Vec<_> = got
+                .into_iter()
+                .map(|(l, at)| {
+                    (
+                        l.into_iter().filter(|&b| b != b'\r').collect::<Vec<_>>(),
+                        at,
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "chunks of {chunk}");
+            assert_eq!(total, text.len() as u64, "chunks of {chunk}");
+            // Stopping after the third line reads no further than it.
+            let mut input = Input::from_reader("t", Chunked(io::Cursor::new(text.clone()), chunk));
+            let mut n = 0;
+            let read = input
+                .for_each_line(max_line, |_, _| {
+                    n += 1;
+                    n < 3
+                })
+                .unwrap();
+            assert_eq!((n, read), (3, want[2].1), "chunks of {chunk}");
+        }
     }
 
     #[test]
