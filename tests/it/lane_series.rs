@@ -195,3 +195,35 @@ fn histograms_named_in_per_lane_are_per_lane_and_sum_to_the_directions() {
         assert!(seen > 0, "{family}");
     }
 }
+
+/// Issue #13's budget: a region of 1,000 lanes (directions of eight, as
+/// `lanewatch-bench` lays them out) exports at most 40 series per lane with the shipped
+/// configuration, whatever the families' details.
+#[test]
+fn a_region_of_a_thousand_lanes_exports_at_most_forty_series_per_lane_by_default() {
+    let config = Config::shipped();
+    let mut pipeline = Pipeline::new(&config);
+    let t0 = 1_764_108_000_000i64;
+    let lanes = 1000;
+    for i in 0..lanes {
+        let (cp, dir) = (i / 16, ["inbound", "outbound"][i % 2]);
+        let event = format!(
+            "{{\"event_id\":\"r{i}\",\"checkpoint\":\"cp{cp:03}\",\"direction\":\"{dir}\",\"lane\":\"L{:02}\",\"arrived_at\":{},\"inspection_started_at\":{},\"departed_at\":{}}}",
+            i % 16,
+            t0,
+            t0 + 60_000,
+            t0 + 90_000
+        );
+        pipeline.apply(event.as_bytes(), None);
+    }
+    let text = lanewatch::export::metrics::text_of(&pipeline);
+    let m = Metrics::parse(&text);
+    let exported = m.count("lanewatch_passages_total");
+    assert!(exported >= lanes, "{exported} lanes exported");
+    let per_lane = m.samples.len() as f64 / exported as f64;
+    assert!(
+        per_lane <= 40.0,
+        "{} series for {exported} lanes: {per_lane:.1} per lane",
+        m.samples.len()
+    );
+}
