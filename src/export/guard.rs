@@ -215,6 +215,19 @@ impl Drop for Owned {
     }
 }
 
+/// Bodies at least this large are gzipped in two halves on two threads.
+const GZIP_SPLIT_BYTES: usize = 1 << 20;
+
+/// `data` as one gzip member (fast level: a 10 MB region compresses ~15x).
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    e.write_all(data).and_then(|()| e.finish()).ok()
+}
+
 #[derive(Default)]
 struct Encoded {
     /// Encodings started so far.
@@ -272,17 +285,29 @@ impl SharedBody {
         {
             return gz.clone();
         }
-        let gz = tokio::task::spawn_blocking(move || {
-            use std::io::Write as _;
-            let mut e = flate2::write::GzEncoder::new(
-                Vec::with_capacity(body.len() / 8 + 64),
-                flate2::Compression::fast(),
-            );
-            e.write_all(&body).and_then(|()| e.finish())
-        })
-        .await
-        .ok()
-        .and_then(Result::ok)
+        // A region's body is compressed in two halves at once (two gzip members, one
+        // after the other: a valid gzip stream, RFC 1952 §2.2, which Prometheus and
+        // every decoder of concatenated members read as one).
+        let cut = if body.len() >= GZIP_SPLIT_BYTES {
+            let mid = body.len() / 2;
+            memchr::memchr(b'\n', &body[mid..]).map_or(body.len(), |i| mid + i + 1)
+        } else {
+            body.len()
+        };
+        let (first, second) = (body.slice(..cut), body.slice(cut..));
+        let tail = (!second.is_empty()).then(|| tokio::task::spawn_blocking(move || gzip(&second)));
+        let head = tokio::task::spawn_blocking(move || gzip(&first)).await;
+        let gz = match (head, tail) {
+            (Ok(Some(mut a)), Some(t)) => match t.await {
+                Ok(Some(b)) => {
+                    a.extend_from_slice(&b);
+                    Some(a)
+                }
+                _ => None,
+            },
+            (Ok(a), None) => a,
+            _ => None,
+        }
         .map(Bytes::from)
         .unwrap_or_default();
         *cache = Some((n, gz.clone()));

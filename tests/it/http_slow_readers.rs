@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lanewatch::export::http::HttpServer;
-use lanewatch::export::metrics::Metrics;
 use lanewatch::health::Health;
 use tokio_util::sync::CancellationToken;
 
@@ -53,20 +52,7 @@ async fn slow_readers_and_a_reconnect_loop() {
         &format!("basic_auth_users:\n  prom: {hash}\n"),
         "write_timeout = \"2s\"\n",
     );
-    let metrics = Metrics::new();
-    let series = lanewatch::lanes::LaneSeries::new(&config.buckets, &config.windows);
-    let lanes: Vec<_> = (0..2700)
-        .map(|i| {
-            series.lane(
-                &format!("cp{}", i / 10),
-                "inbound",
-                &format!("{:02}", i % 10),
-                None,
-                lanewatch::lanes::LaneTraits::UNLISTED,
-            )
-        })
-        .collect();
-    metrics.add_lanes(series);
+    let metrics = support::metrics_of_lanes(&config, 2700, 10);
     let size = metrics.encode().len();
     let server = HttpServer::bind(&config.http, metrics, Arc::new(Health::default()))
         .await
@@ -141,7 +127,6 @@ async fn slow_readers_and_a_reconnect_loop() {
     })
     .await
     .unwrap();
-    drop(lanes);
     let max = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
     eprintln!(
         "exposition {:.1} MB; under 64 slow readers and a reconnect loop: /healthz max {:?} ({} probes), authenticated scrape max {:?} ({}); RSS {rss_before:.0} MiB, {pinned:.0} with the slow readers served, max {rss:.0} with scrapes too; {cut} of 64 slow readers cut",

@@ -1,9 +1,12 @@
 //! `/metrics` gzipped when the scraper asks (Prometheus sends `Accept-Encoding: gzip`):
 //! the body decompresses to the same exposition as the plain one, several times
-//! smaller (a real Prometheus, which asks for gzip, scrapes it in tests/it/e2e_alerts/).
+//! smaller (a real Prometheus, which asks for gzip, scrapes it in tests/it/e2e_alerts/),
+//! and a region's body, gzipped in two members on two threads, is read whole by a real
+//! Prometheus.
 
 use std::io::Read as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lanewatch::Config;
 use lanewatch::export::http::HttpServer;
@@ -60,7 +63,7 @@ async fn metrics_are_gzipped_when_asked_and_decompress_to_the_plain_exposition()
     let (gz_head, gz) = get(addr, "Accept-Encoding: gzip\r\n").await;
     assert!(gz_head.contains("content-encoding: gzip"), "{gz_head}");
     let mut unzipped = String::new();
-    flate2::read::GzDecoder::new(&gz[..])
+    flate2::read::MultiGzDecoder::new(&gz[..])
         .read_to_string(&mut unzipped)
         .expect("a valid gzip stream");
     // Nothing moves between the two scrapes but the wall-clock gauges.
@@ -92,6 +95,86 @@ async fn metrics_are_gzipped_when_asked_and_decompress_to_the_plain_exposition()
         assert!(!head.contains("content-encoding"), "{refuse}: {head}");
         assert!(body.starts_with(b"# HELP"), "{refuse}");
     }
+    stop.cancel();
+    let _ = task.await;
+}
+
+/// A region's exposition (over a megabyte) is gzipped in two halves at once, as two
+/// gzip members: a real Prometheus scraping it (asking for gzip) stores every sample,
+/// and a decoder of concatenated members gives back the plain exposition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_gzipped_in_two_members_is_scraped_whole_by_prometheus() {
+    let mut config = Config::shipped();
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    let lanes = 1000;
+    let metrics = crate::support::metrics_of_lanes(&config, lanes, 8);
+    let server = HttpServer::bind(&config.http, metrics, Arc::new(Health::default()))
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.serve(stop.clone()));
+
+    let (_, plain) = get(addr, "").await;
+    assert!(plain.len() > 1 << 20, "a body of {} bytes", plain.len());
+    let (head, gz) = get(addr, "Accept-Encoding: gzip\r\n").await;
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let members = gz.windows(3).filter(|w| *w == [0x1f, 0x8b, 0x08]).count();
+    assert!(members >= 2, "{members} gzip member(s)");
+    let mut unzipped = Vec::new();
+    flate2::read::MultiGzDecoder::new(&gz[..])
+        .read_to_end(&mut unzipped)
+        .expect("a valid gzip stream");
+    assert!(
+        unzipped == plain,
+        "the members decompress to the plain exposition"
+    );
+    let samples = plain
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && l[0] != b'#')
+        .count();
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = addr.to_string();
+    let prom = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || crate::support::prometheus::Prometheus::scraping(&dir, &target)
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let query = |q: &'static str| {
+        let (http, base) = (http.clone(), prom.base.clone());
+        async move {
+            let text = http
+                .get(format!("{base}/api/v1/query"))
+                .query(&[("query", q)])
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse::<f64>()
+                .ok()
+        }
+    };
+    let scraped = crate::support::eventually(Duration::from_secs(30), "a scrape", || async {
+        let up = query("up{job=\"lanewatch\"}").await?;
+        (up == 1.0).then_some(())?;
+        query("scrape_samples_scraped{job=\"lanewatch\"}").await
+    })
+    .await;
+    assert_eq!(
+        scraped, samples as f64,
+        "samples Prometheus read of the gzipped body"
+    );
+    let lanes_seen = query("count(lanewatch_passages_total)").await;
+    assert_eq!(lanes_seen, Some(lanes as f64));
+    drop(prom);
     stop.cancel();
     let _ = task.await;
 }

@@ -292,3 +292,25 @@ pub fn live_exposition() -> String {
     );
     String::from_utf8(metrics.encode()).unwrap()
 }
+
+/// A `/metrics` registry of `lanes` idle lanes (no pipeline), `per_checkpoint` to a
+/// checkpoint (`cp<n>`, lanes `00`, `01`, …), inbound: a region-sized exposition.
+pub fn metrics_of_lanes(
+    config: &lanewatch::Config,
+    lanes: usize,
+    per_checkpoint: usize,
+) -> lanewatch::export::metrics::Metrics {
+    let metrics = lanewatch::export::metrics::Metrics::new();
+    let series = lanewatch::lanes::LaneSeries::new(&config.buckets, &config.windows);
+    for i in 0..lanes {
+        series.lane(
+            &format!("cp{}", i / per_checkpoint),
+            "inbound",
+            &format!("{:02}", i % per_checkpoint),
+            None,
+            lanewatch::lanes::LaneTraits::UNLISTED,
+        );
+    }
+    metrics.add_lanes(series);
+    metrics
+}

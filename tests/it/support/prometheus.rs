@@ -1,5 +1,6 @@
 //! Debian's Prometheus as a child process on a TSDB directory of the test's (blocks
-//! made with `promtool tsdb create-blocks-from openmetrics`), killed when dropped.
+//! made with `promtool tsdb create-blocks-from openmetrics`) or scraping a target of
+//! the test's, killed when dropped.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,9 +34,34 @@ impl Prometheus {
     /// `retention` of data, and wait until it is ready (panics with its log after
     /// `ready_within`).
     pub fn on_tsdb(dir: &Path, tsdb: &Path, retention: &str, ready_within: Duration) -> Self {
+        Self::start(
+            dir,
+            "global:\n  scrape_interval: 1m\n",
+            tsdb,
+            retention,
+            ready_within,
+        )
+    }
+
+    /// Start Prometheus scraping `target` (`host:port`) every second, as job
+    /// `lanewatch`, with its TSDB, config and log in `dir`.
+    pub fn scraping(dir: &Path, target: &str) -> Self {
+        let cfg = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: lanewatch\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        Self::start(dir, &cfg, &dir.join("tsdb"), "1d", Duration::from_secs(30))
+    }
+
+    fn start(
+        dir: &Path,
+        config: &str,
+        tsdb: &Path,
+        retention: &str,
+        ready_within: Duration,
+    ) -> Self {
         let port = super::free_port();
         let cfg = dir.join("prometheus.yml");
-        std::fs::write(&cfg, "global:\n  scrape_interval: 1m\n").unwrap();
+        std::fs::write(&cfg, config).unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", cfg.display()))
