@@ -3,8 +3,8 @@
 //! drivers) with a [`ReplayObserver`], then writes a report (table, JSON, CSV), an HTML
 //! page with charts and OpenMetrics samples for `promtool tsdb create-blocks-from`.
 //!
-//! - `observer`: what is collected while the pipeline runs; `dist`: its whole-range
-//!   statistics of one quantity.
+//! - `observer`: what is collected while the pipeline runs; `lane`: what it keeps per
+//!   lane; `dist`: its whole-range statistics of one quantity.
 //! - `report` / `format`: the report model and its JSON, CSV and table views.
 //! - `html`: the self-contained HTML report; `openmetrics`: the backfill file.
 //! - `kafka`: reading a time range from Kafka by partition assignment, never committing.
@@ -14,6 +14,7 @@ pub mod dist;
 pub mod format;
 pub mod html;
 pub mod kafka;
+mod lane;
 pub mod observer;
 pub mod openmetrics;
 pub mod report;
