@@ -57,7 +57,7 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
                 );
             }
         } else {
-            directions.sum(lanes, *get, tails.len() + 1);
+            s.with_retired(|r| directions.sum(lanes, r, (k, *get), tails.len() + 1));
             for (labels, cum, sum) in directions.iter() {
                 histogram(
                     (out, &mut prefix, &mut num),
@@ -170,7 +170,15 @@ struct Directions<'a> {
 }
 
 impl<'a> Directions<'a> {
-    fn sum(&mut self, lanes: &'a [LaneStats], get: HistOf, buckets: usize) {
+    /// Sum histogram `k` (`get`) of `lanes` per direction, with the retired lanes'
+    /// totals of the directions that still have lanes.
+    fn sum(
+        &mut self,
+        lanes: &'a [LaneStats],
+        retired: &[(Box<str>, [Hist; 4])],
+        (k, get): (usize, HistOf),
+        buckets: usize,
+    ) {
         self.index.clear();
         self.rows.clear();
         self.lane.resize(buckets, 0);
@@ -181,11 +189,20 @@ impl<'a> Directions<'a> {
             if i == n {
                 self.rows.push((key, vec![0; buckets], 0.0));
             }
-            let sum = cumulative(get(l), &mut self.lane);
-            let row = &mut self.rows[i];
-            row.1.iter_mut().zip(&self.lane).for_each(|(a, b)| *a += b);
-            row.2 += sum;
+            self.add(i, get(l));
         }
+        for (dir, hists) in retired {
+            if let Some(&i) = self.index.get(&**dir) {
+                self.add(i, &hists[k]);
+            }
+        }
+    }
+
+    fn add(&mut self, row: usize, h: &Hist) {
+        let sum = cumulative(h, &mut self.lane);
+        let row = &mut self.rows[row];
+        row.1.iter_mut().zip(&self.lane).for_each(|(a, b)| *a += b);
+        row.2 += sum;
     }
 
     fn iter(&self) -> impl Iterator<Item = (&'a str, &[u64], f64)> {

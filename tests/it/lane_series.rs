@@ -227,3 +227,50 @@ fn a_region_of_a_thousand_lanes_exports_at_most_forty_series_per_lane_by_default
         m.samples.len()
     );
 }
+
+/// A lane not in the registry that expires leaves the exposition, but its passages stay
+/// in its direction's sums: a counter that went down would read as a reset to
+/// Prometheus (and `rate` would count the whole total again).
+#[test]
+fn an_expired_lane_leaves_its_direction_sums_whole() {
+    let config = Config::from_texts("", DEFAULT_REGISTRY_TOML).expect("defaults");
+    let mut pipeline = Pipeline::new(&config);
+    let t0 = 1_764_108_000_000i64;
+    // Two lanes of a checkpoint the registry does not know; lane 02 goes on 2 h longer.
+    let mut n = 0;
+    let mut send = |p: &mut Pipeline<()>, lane: &str, departed: i64| {
+        n += 1;
+        let event = format!(
+            "{{\"event_id\":\"x{n}\",\"checkpoint\":\"newcp\",\"direction\":\"inbound\",\"lane\":\"{lane}\",\"arrived_at\":{},\"inspection_started_at\":{},\"departed_at\":{departed}}}",
+            departed - 90_000,
+            departed - 40_000
+        );
+        p.apply(event.as_bytes(), None);
+    };
+    for i in 0..10 {
+        send(&mut pipeline, "01", t0 + i * 30_000);
+        send(&mut pipeline, "02", t0 + i * 30_000 + 1);
+    }
+    let later = t0 + 2 * 3_600_000;
+    for i in 0..5 {
+        send(&mut pipeline, "02", later + i * 30_000);
+    }
+    let dir = [("checkpoint", "newcp"), ("direction", "inbound")];
+    let count = |p: &Pipeline<()>| {
+        let m = Metrics::parse(&lanewatch::export::metrics::text_of(p));
+        (
+            m.get("lanewatch_queue_wait_seconds_count", &dir),
+            m.get(
+                "lanewatch_passages_total",
+                &[dir[0], dir[1], ("lane", "01")],
+            ),
+        )
+    };
+    assert_eq!(count(&pipeline), (Some(25.0), Some(10.0)));
+    pipeline.expire_dynamic(later + 5 * 30_000);
+    // Lane 01 is gone; the direction still counts its ten.
+    assert_eq!(count(&pipeline), (Some(25.0), None));
+    // And keeps counting on.
+    send(&mut pipeline, "02", later + 10 * 30_000);
+    assert_eq!(count(&pipeline).0, Some(26.0));
+}

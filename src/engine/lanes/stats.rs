@@ -66,6 +66,16 @@ impl Hist {
         self.counts[i].load(Ordering::Relaxed)
     }
 
+    /// Add `other`'s observations to these (same bounds; the counts of a lane that
+    /// leaves the exposition kept in its direction's totals).
+    fn absorb(&self, other: &Hist) {
+        for (c, o) in self.counts.iter().zip(other.counts.iter()) {
+            c.fetch_add(o.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        self.sum.set(self.sum.get() + other.sum());
+        self.count.fetch_add(other.count(), Ordering::Release);
+    }
+
     /// Cumulative count of observations `<= bounds[i]`.
     pub fn cumulative(&self, i: usize) -> u64 {
         self.counts[..=i]
@@ -146,6 +156,16 @@ impl LaneCells {
         &self.labels
     }
 
+    /// Passage, queue wait, inspection and headway.
+    pub fn histograms(&self) -> [&Hist; 4] {
+        [
+            &self.passage,
+            &self.queue_wait,
+            &self.inspection,
+            &self.headway,
+        ]
+    }
+
     /// The labels of the lane's checkpoint direction: `checkpoint="…",direction="…"`.
     pub fn direction_labels(&self) -> &str {
         &self.labels[..self.direction_len]
@@ -177,6 +197,11 @@ struct SeriesInner {
     window_labels: Vec<String>,
     quantile_labels: Vec<String>,
     lanes: RwLock<Vec<LaneStats>>,
+    /// Per checkpoint direction (its labels), the four histograms of its lanes removed
+    /// from the exposition while others of it remain: the direction's sums (the
+    /// histograms not exported per lane) must never go down, or Prometheus would read
+    /// a counter reset. Dropped with the direction's last lane.
+    retired: std::sync::Mutex<Vec<(Box<str>, [Hist; 4])>>,
 }
 
 /// Every lane's series, for the hot path (handles) and for `/metrics` (encoding).
@@ -208,16 +233,38 @@ impl LaneSeries {
             window_labels: windows.sizes_ms.iter().map(|&s| window_label(s)).collect(),
             quantile_labels: windows.quantiles.iter().map(|q| q.to_string()).collect(),
             lanes: RwLock::new(Vec::new()),
+            retired: Default::default(),
         }))
     }
 
     /// Stop exporting a lane's series (a lane not in the registry that expired).
     pub fn remove(&self, lane: &LaneStats) {
-        self.0
-            .lanes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|l| !Arc::ptr_eq(l, lane));
+        let mut lanes = self.0.lanes.write().unwrap_or_else(|e| e.into_inner());
+        lanes.retain(|l| !Arc::ptr_eq(l, lane));
+        let dir = lane.direction_labels();
+        let mut retired = self.0.retired.lock().unwrap_or_else(|e| e.into_inner());
+        if lanes.iter().any(|l| l.direction_labels() == dir) {
+            let i = match retired.iter().position(|(d, _)| &**d == dir) {
+                Some(i) => i,
+                None => {
+                    let b = &self.0.bounds;
+                    let h = |k: usize| Hist::new(b[k].clone());
+                    retired.push((dir.into(), [h(0), h(1), h(2), h(3)]));
+                    retired.len() - 1
+                }
+            };
+            let totals = &retired[i].1;
+            for (t, h) in totals.iter().zip(lane.histograms()) {
+                t.absorb(h);
+            }
+        } else {
+            retired.retain(|(d, _)| &**d != dir);
+        }
+    }
+
+    /// Run `f` on the retired histograms of each direction (see `SeriesInner::retired`).
+    pub fn with_retired<R>(&self, f: impl FnOnce(&[(Box<str>, [Hist; 4])]) -> R) -> R {
+        f(&self.0.retired.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Create (and so export at zero) the series of one lane.
