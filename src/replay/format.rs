@@ -3,13 +3,75 @@
 
 use std::io::{self, Write};
 
-use super::report::{Report, Summary};
+use serde::ser::{Error as _, Serialize, SerializeStruct, Serializer};
+
+use super::observer::ReplayObserver;
+use super::report::{LaneReport, Report, Summary};
 use crate::engine::time::{format_in, human_in};
 
-/// The report as pretty JSON with a trailing newline.
-pub fn write_json(r: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r).map_err(io::Error::other)?;
+/// The report as pretty JSON with a trailing newline; each lane's windows are read
+/// back from `obs` as the lane is written.
+pub fn write_json(r: &Report, obs: &ReplayObserver, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &Json { r, obs }).map_err(io::Error::other)?;
     out.write_all(b"\n")
+}
+
+/// The JSON shape of a report: its fields, each lane with its `windows`.
+struct Json<'a> {
+    r: &'a Report,
+    obs: &'a ReplayObserver,
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.r;
+        let mut st = s.serialize_struct("Report", 4 + usize::from(!r.outliers.is_empty()))?;
+        st.serialize_field("range", &r.range)?;
+        st.serialize_field("events", &r.events)?;
+        if r.outliers.is_empty() {
+            st.skip_field("outliers")?;
+        } else {
+            st.serialize_field("outliers", &r.outliers)?;
+        }
+        st.serialize_field("lanes", &JsonLanes(self))?;
+        st.serialize_field("checkpoints", &r.checkpoints)?;
+        st.end()
+    }
+}
+
+struct JsonLanes<'a>(&'a Json<'a>);
+
+impl Serialize for JsonLanes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Json { r, obs } = self.0;
+        s.collect_seq(r.lanes.iter().map(|lane| JsonLane {
+            lane,
+            windows: JsonWindows { r, lane, obs },
+        }))
+    }
+}
+
+#[derive(serde::Serialize)]
+struct JsonLane<'a> {
+    #[serde(flatten)]
+    lane: &'a LaneReport,
+    windows: JsonWindows<'a>,
+}
+
+struct JsonWindows<'a> {
+    r: &'a Report,
+    lane: &'a LaneReport,
+    obs: &'a ReplayObserver,
+}
+
+impl Serialize for JsonWindows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let windows = self
+            .r
+            .windows(self.lane, self.obs)
+            .map_err(S::Error::custom)?;
+        s.collect_seq(&windows)
+    }
 }
 
 const CSV_HEADER: [&str; 11] = [
@@ -38,13 +100,13 @@ fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// One row per lane and window; empty quantile cells for windows without passages.
-pub fn write_csv(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_csv(r: &Report, obs: &ReplayObserver, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     let per_minute = 60_000.0 / r.window_ms as f64;
     for l in &r.lanes {
         let zone = r.zone_of(&l.checkpoint);
-        for win in &l.windows {
+        for win in &r.windows(l, obs)? {
             let q = |i: usize| win.quantiles.get(i).map_or(String::new(), f64::to_string);
             w.write_record([
                 &*inert(&l.checkpoint),

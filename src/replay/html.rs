@@ -8,7 +8,8 @@ use std::io::{self, Write};
 use plotters::prelude::*;
 
 use super::format::human_s;
-use super::report::{CheckpointReport, LaneReport, Report};
+use super::observer::ReplayObserver;
+use super::report::{CheckpointReport, LaneReport, Report, WindowOut};
 
 const W: u32 = 1100;
 
@@ -141,7 +142,11 @@ fn line_chart(c: &LineChart<'_>) -> io::Result<String> {
 
 /// Lanes × windows, coloured by the window's p95 against the congestion threshold
 /// (green → red; grey: no passages).
-fn heat_map(r: &Report, cp: &CheckpointReport, lanes: &[&LaneReport]) -> io::Result<String> {
+fn heat_map(
+    r: &Report,
+    cp: &CheckpointReport,
+    lanes: &[(&LaneReport, Vec<WindowOut>)],
+) -> io::Result<String> {
     let n = lanes.len().max(1);
     let h = 90 + 26 * n as u32;
     let mut svg = String::new();
@@ -150,7 +155,7 @@ fn heat_map(r: &Report, cp: &CheckpointReport, lanes: &[&LaneReport]) -> io::Res
         root.fill(&WHITE).map_err(other)?;
         let (x0, x1) = r.grid_ms;
         let with_date = x1 - x0 > 86_400_000;
-        let names: Vec<String> = lanes.iter().map(|l| l.lane.clone()).collect();
+        let names: Vec<String> = lanes.iter().map(|l| l.0.lane.clone()).collect();
         let mut chart = ChartBuilder::on(&root)
             .caption(
                 format!(
@@ -183,8 +188,8 @@ fn heat_map(r: &Report, cp: &CheckpointReport, lanes: &[&LaneReport]) -> io::Res
             .draw()
             .map_err(other)?;
         let thr = r.congestion_threshold_s.max(1e-3);
-        let cells = lanes.iter().enumerate().flat_map(|(i, l)| {
-            l.windows.iter().map(move |w| {
+        let cells = lanes.iter().enumerate().flat_map(|(i, (_, windows))| {
+            windows.iter().map(move |w| {
                 let color = match w.p95_seconds {
                     None => RGBColor(225, 225, 225).to_rgba(),
                     Some(p) => {
@@ -207,12 +212,18 @@ fn heat_map(r: &Report, cp: &CheckpointReport, lanes: &[&LaneReport]) -> io::Res
     Ok(svg)
 }
 
-fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) -> io::Result<()> {
-    let lanes: Vec<&LaneReport> = r
+fn checkpoint_section(
+    r: &Report,
+    obs: &ReplayObserver,
+    cp: &CheckpointReport,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let lanes: Vec<(&LaneReport, Vec<WindowOut>)> = r
         .lanes
         .iter()
         .filter(|l| l.checkpoint == cp.checkpoint && l.direction == cp.direction)
-        .collect();
+        .map(|l| Ok((l, r.windows(l, obs)?)))
+        .collect::<io::Result<_>>()?;
     writeln!(
         out,
         "<section><h2>{} {}</h2><p>Times in {}. {} passages on {} lanes; peak hour from {} with {} passages; {} congestion episode(s) (p95 above {}).</p>",
@@ -243,10 +254,9 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
         x: r.grid_ms,
         series: lanes
             .iter()
-            .map(|l| Series {
+            .map(|(l, windows)| Series {
                 name: &l.lane,
-                points: l
-                    .windows
+                points: windows
                     .iter()
                     .filter_map(|w| {
                         w.p95_seconds
@@ -269,10 +279,9 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
         x: r.grid_ms,
         series: lanes
             .iter()
-            .map(|l| Series {
+            .map(|(l, windows)| Series {
                 name: &l.lane,
-                points: l
-                    .windows
+                points: windows
                     .iter()
                     .map(|w| (w.start_ms + r.window_ms / 2, w.passages as f64 * per_minute))
                     .collect(),
@@ -308,7 +317,7 @@ fn checkpoint_section(r: &Report, cp: &CheckpointReport, out: &mut dyn Write) ->
 }
 
 /// Write the whole page.
-pub fn write_html(r: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_html(r: &Report, obs: &ReplayObserver, out: &mut dyn Write) -> io::Result<()> {
     let z = r.zone();
     let range = format!(
         "{} .. {} ({})",
@@ -365,7 +374,7 @@ pub fn write_html(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "</table>")?;
     for cp in &r.checkpoints {
-        checkpoint_section(r, cp, out)?;
+        checkpoint_section(r, obs, cp, out)?;
     }
     writeln!(out, "</body></html>")
 }

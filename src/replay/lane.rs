@@ -1,21 +1,14 @@
 //! What a replay keeps of one lane over the whole range: its closed windows, their
 //! histogram buckets (OpenMetrics), departures per minute and per 15-second slot, and
-//! its whole-range statistics; filled by `observer`, read by the report.
+//! its whole-range statistics; filled by `observer`, read by the report. What grows
+//! with the range is kept in [`spill`](super::spill) streams: memory per lane is a few
+//! chunks whatever the range.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
 
 use super::dist::Dist;
-
-/// Push onto one of a lane's range-long vectors, growing it by a quarter (not
-/// doubling it): a thousand lanes' vectors are most of a replay's memory, and doubled
-/// they were up to half empty at the peak.
-#[inline]
-pub(super) fn push_slow<T>(v: &mut Vec<T>, item: T) {
-    if v.len() == v.capacity() {
-        v.reserve_exact((v.len() / 4).max(16));
-    }
-    v.push(item);
-}
+use super::spill::{Reader, Spill, Stream, put_f64, put_i64, put_u64};
 
 /// One closed window of a lane, as the pipeline reported it.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,9 +26,8 @@ pub struct WindowStat {
 
 /// Passage-time histogram buckets of one lane over one window (OpenMetrics backfill),
 /// and the same for inspection times (events that carry them), queue waits and
-/// headways. A day at a thousand lanes is ~300,000 of these: the four histograms'
-/// counts share one allocation of `u32`s (a lane passes far fewer than 4·10⁹
-/// vehicles in a window).
+/// headways. The four histograms' counts share one allocation of `u32`s (a lane
+/// passes far fewer than 4·10⁹ vehicles in a window).
 #[derive(Debug, Clone)]
 pub struct BucketWindow {
     pub start_ms: i64,
@@ -115,6 +107,214 @@ impl BucketWindow {
     }
 }
 
+/// A record of a lane's range-long series, kept in time order by its key.
+pub(super) trait Entry: Sized + Clone {
+    fn key(&self) -> i64;
+    /// Encode after a record with key `prev`.
+    fn encode(&self, prev: i64, out: &mut Vec<u8>);
+    /// Decode after a record with key `prev`; `sizes`: the bucket counts (buckets only).
+    fn decode(r: &mut Reader<'_>, prev: i64, sizes: [usize; 4]) -> Self;
+    /// Fold in another record of the same key (a late event's).
+    fn combine(&mut self, other: Self);
+}
+
+impl Entry for BucketWindow {
+    fn key(&self) -> i64 {
+        self.start_ms
+    }
+    fn encode(&self, prev: i64, out: &mut Vec<u8>) {
+        put_i64(out, self.start_ms.wrapping_sub(prev));
+        for s in [
+            self.sum_ms,
+            self.inspection_sum_ms,
+            self.queue_sum_ms,
+            self.headway_sum_ms,
+        ] {
+            put_i64(out, s);
+        }
+        for &c in self.counts.iter() {
+            put_u64(out, u64::from(c));
+        }
+    }
+    fn decode(r: &mut Reader<'_>, prev: i64, sizes: [usize; 4]) -> Self {
+        let mut b = BucketWindow::new(prev.wrapping_add(r.i64()), sizes);
+        b.sum_ms = r.i64();
+        b.inspection_sum_ms = r.i64();
+        b.queue_sum_ms = r.i64();
+        b.headway_sum_ms = r.i64();
+        for c in b.counts.iter_mut() {
+            *c = r.u64() as u32;
+        }
+        b
+    }
+    fn combine(&mut self, other: Self) {
+        self.sum_ms += other.sum_ms;
+        self.inspection_sum_ms += other.inspection_sum_ms;
+        self.queue_sum_ms += other.queue_sum_ms;
+        self.headway_sum_ms += other.headway_sum_ms;
+        for (c, o) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *c += o;
+        }
+    }
+}
+
+/// Departures in one Unix minute.
+impl Entry for (i64, u32) {
+    fn key(&self) -> i64 {
+        self.0
+    }
+    fn encode(&self, prev: i64, out: &mut Vec<u8>) {
+        put_i64(out, self.0.wrapping_sub(prev));
+        put_u64(out, u64::from(self.1));
+    }
+    fn decode(r: &mut Reader<'_>, prev: i64, _: [usize; 4]) -> Self {
+        (prev.wrapping_add(r.i64()), r.u64() as u32)
+    }
+    fn combine(&mut self, other: Self) {
+        self.1 += other.1;
+    }
+}
+
+/// The newest departure (ms) of a 15-second slot.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Newest(pub i64);
+
+impl Entry for Newest {
+    fn key(&self) -> i64 {
+        super::observer::slot_of(self.0)
+    }
+    fn encode(&self, prev: i64, out: &mut Vec<u8>) {
+        // The key is the slot of the value: the value is the record.
+        put_i64(
+            out,
+            self.0
+                .wrapping_sub(prev.wrapping_mul(super::observer::SLOT_MS)),
+        );
+    }
+    fn decode(r: &mut Reader<'_>, prev: i64, _: [usize; 4]) -> Self {
+        Newest(
+            prev.wrapping_mul(super::observer::SLOT_MS)
+                .wrapping_add(r.i64()),
+        )
+    }
+    fn combine(&mut self, other: Self) {
+        self.0 = self.0.max(other.0);
+    }
+}
+
+/// A range-long series of a lane: the records older than a horizon behind the newest
+/// in a [`Stream`], the newer ones here (events arrive a little out of order), and the
+/// records of events older than that (input far out of time order) apart in
+/// O(log n), folded in when read.
+#[derive(Debug)]
+pub(super) struct Series<T> {
+    /// Ascending by key, all newer than `spilled_key`.
+    recent: VecDeque<T>,
+    stream: Stream,
+    /// Key of the newest record in `stream`.
+    spilled_key: Option<i64>,
+    late: BTreeMap<i64, T>,
+}
+
+impl<T> Default for Series<T> {
+    fn default() -> Self {
+        Series {
+            recent: VecDeque::new(),
+            stream: Stream::default(),
+            spilled_key: None,
+            late: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Entry> Series<T> {
+    /// The record of `key`, made by `fresh` if there is none; records more than
+    /// `horizon` (in keys) behind the newest go to the stream.
+    #[inline]
+    pub(super) fn entry(
+        &mut self,
+        key: i64,
+        horizon: i64,
+        spill: &mut Spill,
+        fresh: impl FnOnce() -> T,
+    ) -> &mut T {
+        // Almost every event is in its lane's newest record: no search for it.
+        let newest = self.recent.back().map(Entry::key);
+        if newest == Some(key) {
+            return self.recent.back_mut().expect("not empty");
+        }
+        if newest.is_none_or(|n| key > n) {
+            if self.spilled_key.is_none_or(|s| key > s) {
+                self.spill_before(key.saturating_sub(horizon), spill);
+                self.recent.push_back(fresh());
+                return self.recent.back_mut().expect("just pushed");
+            }
+        } else if self.spilled_key.is_none_or(|s| key > s) {
+            let i = match self.recent.binary_search_by_key(&key, Entry::key) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.recent.insert(i, fresh());
+                    i
+                }
+            };
+            return &mut self.recent[i];
+        }
+        self.late.entry(key).or_insert_with(fresh)
+    }
+
+    /// Move the records with keys below `key` to the stream.
+    fn spill_before(&mut self, key: i64, spill: &mut Spill) {
+        while self.recent.front().is_some_and(|e| e.key() < key) {
+            let e = self.recent.pop_front().expect("not empty");
+            let prev = self.spilled_key.unwrap_or(0);
+            self.stream.push(spill, |b| e.encode(prev, b));
+            self.spilled_key = Some(e.key());
+        }
+    }
+
+    /// Move every record to the stream (the end of the replay).
+    pub(super) fn finish(&mut self, spill: &mut Spill) {
+        self.spill_before(i64::MAX, spill);
+        self.recent.shrink_to_fit();
+    }
+
+    /// Every record, ascending, the late ones folded in.
+    pub(super) fn load(&self, spill: &Spill, sizes: [usize; 4]) -> io::Result<Vec<T>> {
+        let bytes = self.stream.load(spill)?;
+        let mut r = Reader::new(&bytes);
+        let mut kept = Vec::with_capacity(self.stream.len() + self.recent.len());
+        let mut prev = 0;
+        while !r.is_empty() {
+            let e = T::decode(&mut r, prev, sizes);
+            prev = e.key();
+            kept.push(e);
+        }
+        kept.extend(self.recent.iter().cloned());
+        if self.late.is_empty() {
+            return Ok(kept);
+        }
+        // Merge two ascending lists, folding records of one key together.
+        let mut out: Vec<T> = Vec::with_capacity(kept.len() + self.late.len());
+        let mut late = self.late.values().cloned().peekable();
+        for e in kept {
+            while let Some(l) = late.next_if(|l| l.key() < e.key()) {
+                out.push(l);
+            }
+            let mut e = e;
+            if let Some(l) = late.next_if(|l| l.key() == e.key()) {
+                e.combine(l);
+            }
+            out.push(e);
+        }
+        out.extend(late);
+        Ok(out)
+    }
+}
+
+/// How far behind a lane's newest record its records stay in memory (30 minutes, in
+/// each series' keys): events older than that are folded in when read.
+pub(super) const OPEN_MS: i64 = 30 * 60_000;
+
 /// Everything collected for one lane.
 #[derive(Debug)]
 pub struct LaneData {
@@ -123,82 +323,132 @@ pub struct LaneData {
     pub queue_wait: Option<Dist>,
     pub inspection: Option<Dist>,
     /// Closed windows by start, ascending (they close in order, each once).
-    pub windows: Vec<(i64, WindowStat)>,
-    /// Ascending by start (kept sorted; almost every event is in the newest).
-    pub buckets: Vec<BucketWindow>,
-    /// Departures per minute: (Unix minute, count), ascending (the peak hour).
-    pub minutes: Vec<(i64, u32)>,
-    /// Newest departure (ms) of each 15-second slot with departures, ascending: the
-    /// last departure as a 15-second scrape would have seen it (OpenMetrics backfill).
-    /// The slot is the departure's (`t / SLOT_MS`, see [`slot_of`](super::observer::slot_of)).
-    pub slots: Vec<i64>,
-    /// Entries of `buckets`, `minutes` and `slots` older than their newest when first
-    /// seen (input out of time order): kept apart in O(log n) and merged in by
-    /// [`ReplayObserver::finish`](super::ReplayObserver::finish), so descending input costs n·log n, not n².
-    pub(super) late: LateEntries,
+    windows: Stream,
+    /// Start of the newest window in `windows`.
+    newest_window_ms: i64,
+    /// Histogram buckets per window, by start.
+    pub(super) buckets: Series<BucketWindow>,
+    /// Departures per Unix minute (the peak hour).
+    pub(super) minutes: Series<(i64, u32)>,
+    /// Newest departure (ms) of each 15-second slot with departures: the last
+    /// departure as a 15-second scrape would have seen it (OpenMetrics backfill).
+    pub(super) slots: Series<Newest>,
     /// The lane's passed-over time (seconds, NaN when unset) at the end of each
-    /// 15-second slot it changed in (in the order events were read), ascending.
-    pub passed_over: Vec<(i64, f64)>,
+    /// 15-second slot it changed in (in the order events were read), ascending: the
+    /// newest here, the older ones in the stream.
+    passed_over: Stream,
+    passed_over_key: i64,
+    newest_passed_over: Option<(i64, f64)>,
     /// Newest departure so far (headways are taken in event-time order).
     pub newest_departure_ms: Option<i64>,
 }
 
-/// See `LaneData::late`.
-#[derive(Debug, Default)]
-pub(super) struct LateEntries {
-    pub(super) buckets: BTreeMap<i64, BucketWindow>,
-    pub(super) minutes: BTreeMap<i64, u32>,
-    /// Slot → newest departure in it.
-    pub(super) slots: BTreeMap<i64, i64>,
-}
-
 impl LaneData {
-    /// Merge the late entries in (their keys are never in the vectors: a key goes to
-    /// `late` only when it is older than the newest entry and absent), and trim the
-    /// vectors to their length.
-    pub(super) fn merge_late(&mut self) {
-        let late = std::mem::take(&mut self.late);
-        if !late.buckets.is_empty() {
-            self.buckets.extend(late.buckets.into_values());
-            self.buckets.sort_by_key(|b| b.start_ms);
-        }
-        if !late.minutes.is_empty() {
-            self.minutes.extend(late.minutes);
-            self.minutes.sort_by_key(|m| m.0);
-        }
-        if !late.slots.is_empty() {
-            self.slots.extend(late.slots.into_values());
-            self.slots.sort_unstable();
-        }
-        // The report is built next: let it reuse what the vectors grew past their length.
-        self.buckets.shrink_to_fit();
-        self.minutes.shrink_to_fit();
-        self.slots.shrink_to_fit();
-        self.passed_over.shrink_to_fit();
-        self.windows.shrink_to_fit();
-    }
-
-    /// The closed window starting at `start_ms`.
-    pub fn window(&self, start_ms: i64) -> Option<&WindowStat> {
-        self.windows
-            .binary_search_by_key(&start_ms, |w| w.0)
-            .ok()
-            .map(|i| &self.windows[i].1)
-    }
-
     pub(super) fn new() -> Self {
         LaneData {
             passages: 0,
             passage: Dist::new(),
             queue_wait: None,
             inspection: None,
-            windows: Vec::new(),
-            buckets: Vec::new(),
-            minutes: Vec::new(),
-            slots: Vec::new(),
-            late: LateEntries::default(),
-            passed_over: Vec::new(),
+            windows: Stream::default(),
+            newest_window_ms: 0,
+            buckets: Series::default(),
+            minutes: Series::default(),
+            slots: Series::default(),
+            passed_over: Stream::default(),
+            passed_over_key: 0,
+            newest_passed_over: None,
             newest_departure_ms: None,
         }
+    }
+
+    /// Append a closed window (they close in order).
+    pub(super) fn push_window(&mut self, start_ms: i64, w: &WindowStat, spill: &mut Spill) {
+        let prev = self.newest_window_ms;
+        self.windows.push(spill, |b| {
+            put_i64(b, start_ms.wrapping_sub(prev));
+            put_u64(b, w.count);
+            put_u64(b, w.quantiles.len() as u64);
+            for &q in &w.quantiles {
+                put_f64(b, q);
+            }
+            put_f64(b, w.queue_length);
+            put_f64(b, w.level_of_service);
+            put_i64(b, w.known_at_ms.wrapping_sub(start_ms));
+        });
+        self.newest_window_ms = start_ms;
+    }
+
+    /// The closed windows, ascending by start.
+    pub fn windows(&self, spill: &Spill) -> io::Result<Vec<(i64, WindowStat)>> {
+        let bytes = self.windows.load(spill)?;
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::with_capacity(self.windows.len());
+        let mut prev = 0i64;
+        while !r.is_empty() {
+            let start = prev.wrapping_add(r.i64());
+            let count = r.u64();
+            let n = r.u64().min(64) as usize;
+            let quantiles = (0..n).map(|_| r.f64()).collect();
+            let queue_length = r.f64();
+            let level_of_service = r.f64();
+            let known_at_ms = start.wrapping_add(r.i64());
+            out.push((
+                start,
+                WindowStat {
+                    count,
+                    quantiles,
+                    queue_length,
+                    level_of_service,
+                    known_at_ms,
+                },
+            ));
+            prev = start;
+        }
+        Ok(out)
+    }
+
+    /// Record the lane's passed-over time at the end of 15-second slot `slot`: read
+    /// order wins (an out-of-order departure updates the newest slot).
+    pub(super) fn set_passed_over(&mut self, slot: i64, since: f64, spill: &mut Spill) {
+        if let Some((s, v)) = &mut self.newest_passed_over
+            && *s >= slot
+        {
+            *v = since;
+            return;
+        }
+        if let Some((s, v)) = self.newest_passed_over.replace((slot, since)) {
+            self.push_passed_over(s, v, spill);
+        }
+    }
+
+    fn push_passed_over(&mut self, slot: i64, v: f64, spill: &mut Spill) {
+        let prev = self.passed_over_key;
+        self.passed_over.push(spill, |b| {
+            put_i64(b, slot.wrapping_sub(prev));
+            put_f64(b, v);
+        });
+        self.passed_over_key = slot;
+    }
+
+    /// The passed-over times, `(slot, seconds)` ascending.
+    pub fn passed_over(&self, spill: &Spill) -> io::Result<Vec<(i64, f64)>> {
+        let bytes = self.passed_over.load(spill)?;
+        let mut r = Reader::new(&bytes);
+        let mut out = Vec::with_capacity(self.passed_over.len() + 1);
+        let mut prev = 0i64;
+        while !r.is_empty() {
+            prev = prev.wrapping_add(r.i64());
+            out.push((prev, r.f64()));
+        }
+        out.extend(self.newest_passed_over);
+        Ok(out)
+    }
+
+    /// Move what is still in memory to the spill (the end of the replay).
+    pub(super) fn finish(&mut self, spill: &mut Spill) {
+        self.buckets.finish(spill);
+        self.minutes.finish(spill);
+        self.slots.finish(spill);
     }
 }

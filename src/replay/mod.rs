@@ -18,6 +18,7 @@ mod lane;
 pub mod observer;
 pub mod openmetrics;
 pub mod report;
+mod spill;
 mod staged;
 
 use std::io::{self, IsTerminal, Write};
@@ -137,6 +138,10 @@ pub enum ReplayError {
         windows: u64,
         window: String,
     },
+    #[error(
+        "cannot keep the replay's per-window data in a temporary file: {source} (set TMPDIR to a directory with free space)"
+    )]
+    Spill { source: io::Error },
 }
 
 impl crate::exit::Failure for ReplayError {
@@ -156,9 +161,10 @@ impl crate::exit::Failure for ReplayError {
             | ReplayError::NoTopic { .. }
             | ReplayError::Empty { .. }
             | ReplayError::TooManyWindows { .. } => true,
-            ReplayError::Kafka { .. } | ReplayError::Stalled { .. } | ReplayError::Interrupted => {
-                false
-            }
+            ReplayError::Kafka { .. }
+            | ReplayError::Stalled { .. }
+            | ReplayError::Interrupted
+            | ReplayError::Spill { .. } => false,
             ReplayError::Write { source, .. } => crate::exit::path_refused(source),
         }
     }
@@ -227,15 +233,18 @@ impl Driver {
         self.bar.finish_and_clear();
         self.pipeline.set_split_pending(0, false);
         self.pipeline.flush();
-        self.pipeline.observer.finish();
+        self.pipeline
+            .observer
+            .finish()
+            .map_err(|source| ReplayError::Spill { source })?;
         let report = report::build(
             p,
             &self.pipeline.lanes,
             &self.pipeline.observer,
             self.events,
         )
-        .map_err(
-            |report::TooManyWindows(lanes, windows)| ReplayError::TooManyWindows {
+        .map_err(|e| match e {
+            report::BuildError::TooManyWindows(lanes, windows) => ReplayError::TooManyWindows {
                 lanes,
                 windows,
                 window: humantime::format_duration(std::time::Duration::from_millis(
@@ -243,7 +252,8 @@ impl Driver {
                 ))
                 .to_string(),
             },
-        )?;
+            report::BuildError::Spill(source) => ReplayError::Spill { source },
+        })?;
         Ok(Replayed {
             report,
             pipeline: self.pipeline,
@@ -431,8 +441,8 @@ pub fn run(args: ReplayOptions, shutdown: CancellationToken) -> Result<(), Repla
     let r = replay(&args, &shutdown)?;
     let write_report = |w: &mut dyn Write| match args.format {
         Format::Table => format::write_table(&r.report, w),
-        Format::Json => format::write_json(&r.report, w),
-        Format::Csv => format::write_csv(&r.report, w),
+        Format::Json => format::write_json(&r.report, &r.pipeline.observer, w),
+        Format::Csv => format::write_csv(&r.report, &r.pipeline.observer, w),
     };
     match &args.output {
         Some(p) => write_file(p, write_report)?,
@@ -447,7 +457,7 @@ pub fn run(args: ReplayOptions, shutdown: CancellationToken) -> Result<(), Repla
         }
     }
     if let Some(p) = &args.html {
-        write_file(p, |w| html::write_html(&r.report, w))?;
+        write_file(p, |w| html::write_html(&r.report, &r.pipeline.observer, w))?;
     }
     if let Some(p) = &args.openmetrics {
         let cutoff = crate::engine::time::now_ms() - openmetrics::HEAD_BLOCK_MS;

@@ -4,12 +4,14 @@
 //! for the peak hour, and the checkpoint-direction p95 per window for congestion.
 
 use std::collections::BTreeMap;
+use std::io;
 
 use rustc_hash::FxHashMap;
 
 pub use super::dist::Dist;
-use super::lane::push_slow;
 pub use super::lane::{BucketWindow, LaneData, WindowStat};
+use super::lane::{Newest, OPEN_MS};
+use super::spill::Spill;
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::event::{Direction, Event};
 use crate::engine::lanes::window::nearest_rank;
@@ -83,6 +85,11 @@ pub struct ReplayObserver {
     queue_bounds_ms: Vec<i64>,
     headway_bounds_ms: Vec<i64>,
     pub lanes: Vec<LaneData>,
+    /// Where the lanes' range-long series are kept.
+    spill: Spill,
+    /// Buckets (`+Inf` included) of the passage, inspection, queue-wait and headway
+    /// histograms.
+    sizes: [usize; 4],
     /// Samples of windows not yet closed on every lane of the checkpoint:
     /// (checkpoint, direction) → window start → passage times (ms).
     pending: FxHashMap<(u32, Direction), BTreeMap<i64, Vec<u32>>>,
@@ -119,6 +126,13 @@ impl ReplayObserver {
             queue_bounds_ms: ms(&buckets.queue_wait),
             headway_bounds_ms: ms(&buckets.headway),
             lanes: Vec::new(),
+            spill: Spill::default(),
+            sizes: [
+                buckets.passage.len() + 1,
+                buckets.inspection.len() + 1,
+                buckets.queue_wait.len() + 1,
+                buckets.headway.len() + 1,
+            ],
             pending: FxHashMap::default(),
             directions: BTreeMap::new(),
             first_ms: None,
@@ -187,27 +201,55 @@ impl ReplayObserver {
         &self.headway_bounds_ms
     }
 
-    fn lane(&mut self, lane: u32) -> &mut LaneData {
-        let i = lane as usize;
-        while self.lanes.len() <= i {
-            self.lanes.push(LaneData::new());
-        }
-        &mut self.lanes[i]
+    /// Lane `id`'s closed windows, ascending by start.
+    pub fn windows(&self, id: u32) -> io::Result<Vec<(i64, WindowStat)>> {
+        self.lanes[id as usize].windows(&self.spill)
+    }
+
+    /// Lane `id`'s histogram buckets per window with passages, ascending by start.
+    pub fn buckets(&self, id: u32) -> io::Result<Vec<BucketWindow>> {
+        self.lanes[id as usize]
+            .buckets
+            .load(&self.spill, self.sizes)
+    }
+
+    /// Lane `id`'s departures per Unix minute, ascending.
+    pub fn minutes(&self, id: u32) -> io::Result<Vec<(i64, u32)>> {
+        self.lanes[id as usize]
+            .minutes
+            .load(&self.spill, self.sizes)
+    }
+
+    /// Lane `id`'s newest departure (ms) of each 15-second slot with departures,
+    /// ascending.
+    pub fn slots(&self, id: u32) -> io::Result<Vec<i64>> {
+        let slots = self.lanes[id as usize]
+            .slots
+            .load(&self.spill, self.sizes)?;
+        Ok(slots.into_iter().map(|n| n.0).collect())
+    }
+
+    /// The values of one of a lane's [`Dist`]s, ascending.
+    pub fn sorted(&self, d: &Dist) -> io::Result<Vec<u64>> {
+        d.sorted(&self.spill)
+    }
+
+    /// Lane `id`'s passed-over times: `(slot, seconds)`, ascending.
+    pub fn passed_over(&self, id: u32) -> io::Result<Vec<(i64, f64)>> {
+        self.lanes[id as usize].passed_over(&self.spill)
     }
 
     /// Close every pending checkpoint-direction window (end of the replay, after the
-    /// pipeline's `flush`).
-    pub fn finish(&mut self) {
+    /// pipeline's `flush`); fails if the lanes' series could not be written.
+    pub fn finish(&mut self) -> io::Result<()> {
         for d in &mut self.lanes {
-            d.merge_late();
-            d.passage.flush();
-            d.queue_wait.iter_mut().for_each(Dist::flush);
-            d.inspection.iter_mut().for_each(Dist::flush);
+            d.finish(&mut self.spill);
         }
         let keys: Vec<_> = self.pending.keys().copied().collect();
         for (cp, dir) in keys {
             self.settle(cp, dir, i64::MAX);
         }
+        self.spill.check()
     }
 
     fn settle(&mut self, cp: u32, dir: Direction, watermark_ms: i64) {
@@ -231,6 +273,15 @@ impl ReplayObserver {
             });
         }
     }
+}
+
+/// Lane `lane`'s data, created (with any before it) on first use.
+fn lane_data(lanes: &mut Vec<LaneData>, lane: u32) -> &mut LaneData {
+    let i = lane as usize;
+    while lanes.len() <= i {
+        lanes.push(LaneData::new());
+    }
+    &mut lanes[i]
 }
 
 impl Observer for ReplayObserver {
@@ -263,14 +314,10 @@ impl Observer for ReplayObserver {
         let window_ms = self.window_ms;
         let passage = ev.passage_ms();
         let bucket = self.bounds_ms.partition_point(|&b| b < passage);
-        let nbuckets = self.bounds_ms.len() + 1;
         let inspection = ev.inspection_duration_ms();
         let insp_bucket = inspection.map(|i| self.inspection_bounds_ms.partition_point(|&b| b < i));
-        let insp_nbuckets = self.inspection_bounds_ms.len() + 1;
         let queue = ev.queue_wait_ms();
         let queue_bucket = queue.map(|q| self.queue_bounds_ms.partition_point(|&b| b < q));
-        let queue_nbuckets = self.queue_bounds_ms.len() + 1;
-        let headway_nbuckets = self.headway_bounds_ms.len() + 1;
         // As live: headways in event-time order, none for an out-of-order departure.
         let newest = self
             .lanes
@@ -283,33 +330,21 @@ impl Observer for ReplayObserver {
         };
         let headway_bucket =
             headway.map(|h| (h, self.headway_bounds_ms.partition_point(|&x| x < h)));
-        let d = self.lane(lane);
+        let d = lane_data(&mut self.lanes, lane);
+        let spill = &mut self.spill;
         d.passages += 1;
-        d.passage.record(passage);
-        if let Some(q) = ev.queue_wait_ms() {
-            d.queue_wait.get_or_insert_with(Dist::new).record(q);
+        d.passage.record(passage, spill);
+        if let Some(q) = queue {
+            d.queue_wait.get_or_insert_with(Dist::new).record(q, spill);
         }
-        if let Some(i) = ev.inspection_duration_ms() {
-            d.inspection.get_or_insert_with(Dist::new).record(i);
+        if let Some(i) = inspection {
+            d.inspection.get_or_insert_with(Dist::new).record(i, spill);
         }
         let start = window_start(t, window_ms);
-        let sizes = [nbuckets, insp_nbuckets, queue_nbuckets, headway_nbuckets];
-        let fresh = || BucketWindow::new(start, sizes);
-        // Almost every event is in its lane's newest window: no search for it (a
-        // binary search over a day's windows per event was an eighth of a replay).
-        let b = match d.buckets.last() {
-            Some(b) if b.start_ms == start => d.buckets.last_mut().expect("not empty"),
-            Some(b) if b.start_ms > start => {
-                match d.buckets.binary_search_by_key(&start, |b| b.start_ms) {
-                    Ok(i) => &mut d.buckets[i],
-                    Err(_) => d.late.buckets.entry(start).or_insert_with(fresh),
-                }
-            }
-            _ => {
-                push_slow(&mut d.buckets, fresh());
-                d.buckets.last_mut().expect("just pushed")
-            }
-        };
+        let sizes = self.sizes;
+        let b = d
+            .buckets
+            .entry(start, OPEN_MS, spill, || BucketWindow::new(start, sizes));
         b.sum_ms += passage;
         b.add(0, bucket);
         if let (Some(i), Some(k)) = (inspection, insp_bucket) {
@@ -328,39 +363,19 @@ impl Observer for ReplayObserver {
             d.newest_departure_ms = Some(t);
         }
         let minute = t.div_euclid(60_000);
-        match d.minutes.last_mut() {
-            Some((m, n)) if *m == minute => *n += 1,
-            Some((m, _)) if *m < minute => push_slow(&mut d.minutes, (minute, 1)),
-            None => push_slow(&mut d.minutes, (minute, 1)),
-            _ => match d.minutes.binary_search_by_key(&minute, |&(m, _)| m) {
-                Ok(i) => d.minutes[i].1 += 1,
-                Err(_) => *d.late.minutes.entry(minute).or_insert(0) += 1,
-            },
-        }
-        let slot = slot_of(t);
-        match d.slots.last_mut() {
-            Some(max) if slot_of(*max) == slot => *max = (*max).max(t),
-            Some(max) if slot_of(*max) < slot => push_slow(&mut d.slots, t),
-            None => push_slow(&mut d.slots, t),
-            _ => match d.slots.binary_search_by_key(&slot, |&m| slot_of(m)) {
-                Ok(i) => d.slots[i] = d.slots[i].max(t),
-                Err(_) => {
-                    let e = d.late.slots.entry(slot).or_insert(t);
-                    *e = (*e).max(t);
-                }
-            },
-        }
+        d.minutes
+            .entry(minute, OPEN_MS / 60_000, spill, || (minute, 0))
+            .1 += 1;
+        let slot = d
+            .slots
+            .entry(slot_of(t), OPEN_MS / SLOT_MS, spill, || Newest(t));
+        slot.0 = slot.0.max(t);
     }
 
     fn passed_over(&mut self, lane: u32, since_ms: Option<i64>, at_ms: i64) {
         let slot = at_ms.div_euclid(SLOT_MS);
         let since = since_ms.map_or(f64::NAN, |ms| ms as f64 / 1000.0);
-        let d = self.lane(lane);
-        match d.passed_over.last_mut() {
-            // Read order wins: an out-of-order departure updates the newest slot.
-            Some((s, v)) if *s >= slot => *v = since,
-            _ => push_slow(&mut d.passed_over, (slot, since)),
-        }
+        lane_data(&mut self.lanes, lane).set_passed_over(slot, since, &mut self.spill);
     }
 
     fn window_closed(&mut self, lane: u32, w: &ClosedWindow<'_>) {
@@ -374,12 +389,7 @@ impl Observer for ReplayObserver {
             level_of_service: w.stats.level_of_service.get(),
             known_at_ms: w.known_at_ms,
         };
-        let windows = &mut self.lane(lane).windows;
-        debug_assert!(
-            windows.last().is_none_or(|l| l.0 < w.start_ms),
-            "out of order"
-        );
-        push_slow(windows, (w.start_ms, stat));
+        lane_data(&mut self.lanes, lane).push_window(w.start_ms, &stat, &mut self.spill);
         if !w.data.samples.is_empty() {
             self.pending
                 .entry((w.checkpoint, w.direction))

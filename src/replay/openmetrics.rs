@@ -59,8 +59,8 @@ pub fn write(
     header(out, &cat::PASSAGES)?;
     for l in &r.lanes {
         let lab = labels(l);
-        let d = &obs.lanes[l.id as usize];
-        let mut it = d.buckets.iter().peekable();
+        let buckets = obs.buckets(l.id)?;
+        let mut it = buckets.iter().peekable();
         let mut total = 0u64;
         for &end in ends {
             while let Some(b) = it.next_if(|b| b.start_ms < end) {
@@ -102,7 +102,7 @@ pub fn write(
     let per_minute = 60_000.0 / w as f64;
     for l in &r.lanes {
         let lab = labels(l);
-        for win in &l.windows {
+        for win in &r.windows(l, obs)? {
             let end = win.start_ms + w;
             if end > cutoff_ms {
                 skipped += 1;
@@ -122,8 +122,9 @@ pub fn write(
     const QS: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
     for l in &r.lanes {
         let lab = labels(l);
+        let windows = r.windows(l, obs)?;
         for (i, q) in QS.iter().enumerate() {
-            for win in &l.windows {
+            for win in &windows {
                 let Some(v) = win.quantiles.get(i) else {
                     continue;
                 };
@@ -172,8 +173,8 @@ fn write_histogram(
     let mut cum = vec![0u64; le.len()];
     for l in &r.lanes {
         let lab = labels(l);
-        let d = &obs.lanes[l.id as usize];
-        let mut it = d.buckets.iter().peekable();
+        let buckets = obs.buckets(l.id)?;
+        let mut it = buckets.iter().peekable();
         cum.iter_mut().for_each(|c| *c = 0);
         let (mut count, mut sum_ms) = (0u64, 0i64);
         for &end in ends {
@@ -220,7 +221,8 @@ fn write_alert_inputs(
         .collect();
     for l in &r.lanes {
         let lab = labels(l);
-        let mut it = obs.lanes[l.id as usize].slots.iter().peekable();
+        let slots_of_lane = obs.slots(l.id)?;
+        let mut it = slots_of_lane.iter().peekable();
         let mut newest = None;
         for &m in &slots {
             while let Some(&t) = it.next_if(|&&t| (slot_of(t) + 1) * SLOT_MS <= m) {
@@ -242,12 +244,12 @@ fn write_alert_inputs(
     header(out, &cat::LANE_PASSED_OVER)?;
     for l in &r.lanes {
         let lab = labels(l);
-        let lane = &obs.lanes[l.id as usize];
-        let first = lane
-            .slots
+        let first = obs
+            .slots(l.id)?
             .first()
             .map_or(i64::MAX, |&t| (slot_of(t) + 1) * SLOT_MS);
-        let mut it = lane.passed_over.iter().peekable();
+        let passed_over = obs.passed_over(l.id)?;
+        let mut it = passed_over.iter().peekable();
         let mut value = f64::NAN;
         for &m in slots.iter().filter(|&&m| m >= first) {
             while let Some(&(_, v)) = it.next_if(|x| (x.0 + 1) * SLOT_MS <= m) {
@@ -269,8 +271,8 @@ fn write_alert_inputs(
         let name = family.name;
         for l in &r.lanes {
             let lab = labels(l);
-            let mut known: Vec<(i64, f64)> = obs.lanes[l.id as usize]
-                .windows
+            let mut known: Vec<(i64, f64)> = obs
+                .windows(l.id)?
                 .iter()
                 .map(|(_, w)| (w.known_at_ms, get(w)))
                 .collect();

@@ -3,7 +3,7 @@
 //! free of wall-clock values, so identical input gives byte-identical output.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::io;
 
 use serde::Serialize;
 
@@ -68,24 +68,25 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn of(d: &Dist) -> Summary {
-        let s = |q: f64| d.quantile_ms(q) as f64 / 1000.0;
-        Summary {
+    fn of(d: &Dist, obs: &ReplayObserver) -> io::Result<Summary> {
+        let sorted = obs.sorted(d)?;
+        let s = |q: f64| super::dist::nearest_rank(&sorted, q) as f64 / 1000.0;
+        Ok(Summary {
             mean: (d.sum_ms as f64 / d.count() as f64).round() / 1000.0,
             p50: s(0.5),
             p90: s(0.9),
             p95: s(0.95),
             p99: s(0.99),
             max: d.max_ms as f64 / 1000.0,
-        }
+        })
     }
 }
 
+/// One window of a lane in the report (made when written: see [`Report::windows`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowOut {
-    /// The window's start in its checkpoint's zone: one string shared by every lane
-    /// of the zone (a week of 1,000 lanes is two million windows).
-    pub start: Arc<str>,
+    /// The window's start in its checkpoint's zone.
+    pub start: String,
     pub passages: u64,
     pub p95_seconds: Option<f64>,
     #[serde(skip)]
@@ -106,7 +107,6 @@ pub struct LaneReport {
     pub queue_wait_seconds: Option<Summary>,
     pub inspection_seconds: Option<Summary>,
     pub throughput_per_hour: f64,
-    pub windows: Vec<WindowOut>,
     /// Index into the observer's lanes (OpenMetrics reads the buckets there).
     #[serde(skip)]
     pub id: u32,
@@ -200,27 +200,24 @@ impl AnalysisRow {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What a replay found. Its lanes' windows are read back when written
+/// ([`Report::windows`]): JSON writes them as each lane's `windows`.
+#[derive(Debug, Clone)]
 pub struct Report {
     pub range: Range,
     pub events: Events,
-    /// The first outliers (see `Events::outliers`), to find them in the input.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The first outliers (see `Events::outliers`), to find them in the input (JSON
+    /// writes `outliers` only when there are some).
     pub outliers: Vec<super::observer::Outlier>,
     pub lanes: Vec<LaneReport>,
     pub checkpoints: Vec<CheckpointReport>,
     /// First window start and the end of the last window (ms), the report's time axis.
-    #[serde(skip)]
     pub grid_ms: (i64, i64),
-    #[serde(skip)]
     pub window_ms: i64,
-    #[serde(skip)]
     pub congestion_threshold_s: f64,
     /// `congestion.settle` (ms): how long after a window its advice is due.
-    #[serde(skip)]
     pub settle_ms: i64,
     /// The zones its times are written in.
-    #[serde(skip)]
     pub zones: Zones,
 }
 
@@ -233,6 +230,32 @@ impl Report {
     /// The zone of `checkpoint`'s times.
     pub fn zone_of(&self, checkpoint: &str) -> &Zone {
         self.zones.of(checkpoint)
+    }
+
+    /// Every window of the report's time axis for lane `l`, from what `obs` kept.
+    pub fn windows(&self, l: &LaneReport, obs: &ReplayObserver) -> io::Result<Vec<WindowOut>> {
+        let zone = self.zone_of(&l.checkpoint);
+        let stats = obs.windows(l.id)?;
+        let mut stats = stats.into_iter().peekable();
+        let (g0, g1) = self.grid_ms;
+        Ok((g0..g1)
+            .step_by(self.window_ms as usize)
+            .map(|s| {
+                while stats.next_if(|w| w.0 < s).is_some() {}
+                let stat = stats.next_if(|w| w.0 == s).map(|w| w.1);
+                let quantiles = stat
+                    .as_ref()
+                    .map(|st| st.quantiles.clone())
+                    .unwrap_or_default();
+                WindowOut {
+                    start: format_in(s, zone),
+                    passages: stat.map_or(0, |st| st.count),
+                    p95_seconds: quantiles.get(2).copied(),
+                    start_ms: s,
+                    quantiles,
+                }
+            })
+            .collect())
     }
 }
 
@@ -298,16 +321,21 @@ pub struct Params {
 /// over 1,000 lanes is 2 million.
 pub const MAX_LANE_WINDOWS: u64 = 3_000_000;
 
-/// A report that would hold more than [`MAX_LANE_WINDOWS`]: (lanes, windows per lane).
+/// Why a report could not be built.
 #[derive(Debug)]
-pub struct TooManyWindows(pub u64, pub u64);
+pub enum BuildError {
+    /// It would hold more than [`MAX_LANE_WINDOWS`]: (lanes, windows per lane).
+    TooManyWindows(u64, u64),
+    /// What the replay kept could not be read back.
+    Spill(io::Error),
+}
 
 pub fn build(
     p: &Params,
     lanes: &Lanes,
     obs: &ReplayObserver,
     mut events: Events,
-) -> Result<Report, TooManyWindows> {
+) -> Result<Report, BuildError> {
     let w = p.window_ms;
     // The time axis: the range asked for, or the events' without their outliers; a
     // range reaches at most a day beyond the events, so a range of centuries does not
@@ -334,7 +362,7 @@ pub fn build(
     let per_lane = ((grid.1 - grid.0) / w) as u64;
     let with_data = obs.lanes.iter().filter(|d| d.passages > 0).count() as u64;
     if per_lane.saturating_mul(with_data) > MAX_LANE_WINDOWS {
-        return Err(TooManyWindows(with_data, per_lane));
+        return Err(BuildError::TooManyWindows(with_data, per_lane));
     }
     let span_ms = match (p.from_ms, p.to_ms) {
         (Some(f), Some(t)) => t - f,
@@ -343,41 +371,21 @@ pub fn build(
     let hours = span_ms as f64 / 3_600_000.0;
 
     let mut lane_reports = Vec::new();
-    // Window starts as written, by (zone, start): zones live in `p` for the whole build.
-    let mut starts: rustc_hash::FxHashMap<(*const Zone, i64), Arc<str>> = Default::default();
+    let summary = |d| Summary::of(d, obs).map_err(BuildError::Spill);
     for (id, d) in obs.lanes.iter().enumerate() {
         if d.passages == 0 {
             continue;
         }
         let key = &lanes.lanes[id].key;
-        let zone = p.zones.of(&key.checkpoint);
-        let windows = (grid.0..grid.1)
-            .step_by(w as usize)
-            .map(|s| {
-                let stat = d.window(s);
-                let quantiles = stat.map(|st| st.quantiles.clone()).unwrap_or_default();
-                WindowOut {
-                    start: starts
-                        .entry((zone as *const Zone, s))
-                        .or_insert_with(|| format_in(s, zone).into())
-                        .clone(),
-                    passages: stat.map_or(0, |st| st.count),
-                    p95_seconds: quantiles.get(2).copied(),
-                    start_ms: s,
-                    quantiles,
-                }
-            })
-            .collect();
         lane_reports.push(LaneReport {
             checkpoint: key.checkpoint.clone(),
             direction: key.direction,
             lane: key.lane.clone(),
             passages: d.passages,
-            passage_seconds: Summary::of(&d.passage),
-            queue_wait_seconds: d.queue_wait.as_ref().map(Summary::of),
-            inspection_seconds: d.inspection.as_ref().map(Summary::of),
+            passage_seconds: summary(&d.passage)?,
+            queue_wait_seconds: d.queue_wait.as_ref().map(summary).transpose()?,
+            inspection_seconds: d.inspection.as_ref().map(summary).transpose()?,
             throughput_per_hour: round3(d.passages as f64 / hours),
-            windows,
             id: id as u32,
             schedule: lanes.lanes[id].stats.schedule.clone(),
             inspection_max_s: lanes.lanes[id].stats.inspection_max_s,
@@ -390,8 +398,10 @@ pub fn build(
     });
 
     let mut checkpoints: BTreeMap<(String, Direction), CheckpointReport> = BTreeMap::new();
-    let mut minutes: BTreeMap<(String, Direction), BTreeMap<i64, u64>> = BTreeMap::new();
-    for l in &lane_reports {
+    // The lanes are sorted: a direction's lanes are consecutive, and its departures
+    // per minute are summed (for the peak hour) one direction at a time.
+    let mut minutes: BTreeMap<i64, u64> = BTreeMap::new();
+    for (i, l) in lane_reports.iter().enumerate() {
         let k = (l.checkpoint.clone(), l.direction);
         let c = checkpoints
             .entry(k.clone())
@@ -413,9 +423,19 @@ pub fn build(
             });
         c.passages += l.passages;
         c.lanes_used += 1;
-        let m = minutes.entry(k).or_default();
-        for &(minute, n) in &obs.lanes[l.id as usize].minutes {
-            *m.entry(minute).or_default() += u64::from(n);
+        for (minute, n) in obs.minutes(l.id).map_err(BuildError::Spill)? {
+            *minutes.entry(minute).or_default() += u64::from(n);
+        }
+        let last_of_direction = lane_reports
+            .get(i + 1)
+            .is_none_or(|n| (&n.checkpoint, n.direction) != (&l.checkpoint, l.direction));
+        if last_of_direction {
+            if let Some((start, n)) = peak_hour(&minutes) {
+                c.peak_hour_start = Some(format_in(start * 60_000, &c.zone));
+                c.peak_hour_start_ms = Some(start * 60_000);
+                c.peak_hour_passages = n;
+            }
+            minutes.clear();
         }
     }
     for ((cp, dir), ws) in &obs.directions {
@@ -445,15 +465,6 @@ pub fn build(
             c.max_open_lanes = c.analysis.iter().map(|r| r.open_lanes).max().unwrap_or(0);
         }
     }
-    for (k, m) in &minutes {
-        let c = checkpoints.get_mut(k).expect("same keys");
-        if let Some((start, n)) = peak_hour(m) {
-            c.peak_hour_start = Some(format_in(start * 60_000, &c.zone));
-            c.peak_hour_start_ms = Some(start * 60_000);
-            c.peak_hour_passages = n;
-        }
-    }
-
     let (n_outliers, outliers) = obs.outliers();
     events.outliers = n_outliers;
     Ok(Report {
