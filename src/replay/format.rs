@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde::ser::{Error as _, Serialize, SerializeStruct, Serializer};
 
 use super::observer::ReplayObserver;
-use super::report::{LaneReport, Report, Summary};
+use super::report::{CheckpointReport, LaneReport, Report, Summary};
 use crate::engine::time::{format_in, human_in};
 
 /// The report as pretty JSON with a trailing newline; each lane's windows are read
@@ -34,7 +34,42 @@ impl Serialize for Json<'_> {
             st.serialize_field("outliers", &r.outliers)?;
         }
         st.serialize_field("lanes", &JsonLanes(self))?;
-        st.serialize_field("checkpoints", &r.checkpoints)?;
+        st.serialize_field("checkpoints", &JsonCheckpoints(self))?;
+        st.end()
+    }
+}
+
+struct JsonCheckpoints<'a>(&'a Json<'a>);
+
+impl Serialize for JsonCheckpoints<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Json { r, obs } = self.0;
+        s.collect_seq(r.checkpoints.iter().map(|c| JsonCheckpoint { r, c, obs }))
+    }
+}
+
+struct JsonCheckpoint<'a> {
+    r: &'a Report,
+    c: &'a CheckpointReport,
+    obs: &'a ReplayObserver,
+}
+
+impl Serialize for JsonCheckpoint<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.c;
+        let analysis = self.r.analysis(c, self.obs).map_err(S::Error::custom)?;
+        let mut st = s.serialize_struct("CheckpointReport", 11)?;
+        st.serialize_field("checkpoint", &c.checkpoint)?;
+        st.serialize_field("direction", c.direction.as_str())?;
+        st.serialize_field("time_zone", &c.time_zone)?;
+        st.serialize_field("passages", &c.passages)?;
+        st.serialize_field("lanes_used", &c.lanes_used)?;
+        st.serialize_field("peak_hour_start", &c.peak_hour_start)?;
+        st.serialize_field("peak_hour_passages", &c.peak_hour_passages)?;
+        st.serialize_field("congestion_episodes", &c.congestion_episodes)?;
+        st.serialize_field("analysis", &analysis)?;
+        st.serialize_field("max_recommended_lanes", &c.max_recommended_lanes)?;
+        st.serialize_field("max_open_lanes", &c.max_open_lanes)?;
         st.end()
     }
 }

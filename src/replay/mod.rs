@@ -4,7 +4,9 @@
 //! page with charts and OpenMetrics samples for `promtool tsdb create-blocks-from`.
 //!
 //! - `observer`: what is collected while the pipeline runs; `lane`: what it keeps per
-//!   lane; `dist`: its whole-range statistics of one quantity.
+//!   lane; `dist`: its whole-range statistics of one quantity; `rows`: the congestion
+//!   analysis per checkpoint direction; `spill`: the temporary file where what grows
+//!   with the range is kept.
 //! - `report` / `format`: the report model and its JSON, CSV and table views.
 //! - `html`: the self-contained HTML report; `openmetrics`: the backfill file.
 //! - `kafka`: reading a time range from Kafka by partition assignment, never committing.
@@ -18,6 +20,7 @@ mod lane;
 pub mod observer;
 pub mod openmetrics;
 pub mod report;
+mod rows;
 mod spill;
 mod staged;
 

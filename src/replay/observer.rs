@@ -1,20 +1,19 @@
 //! What a replay collects while the shared pipeline runs: the `[--from, --to)` scope,
 //! whole-range statistics per lane ([`Dist`]), each lane's closed windows (from the pipeline's
 //! own windows), per-window histogram buckets for OpenMetrics, per-minute departures
-//! for the peak hour, and the checkpoint-direction p95 per window for congestion.
+//! for the peak hour, and the congestion analysis of every checkpoint-direction window.
+//! What grows with the range is kept in the [`spill`](super::spill).
 
 use std::collections::BTreeMap;
 use std::io;
 
-use rustc_hash::FxHashMap;
-
 pub use super::dist::Dist;
 pub use super::lane::{BucketWindow, LaneData, WindowStat};
 use super::lane::{Newest, OPEN_MS};
+use super::rows::Rows;
 use super::spill::Spill;
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::event::{Direction, Event};
-use crate::engine::lanes::window::nearest_rank;
 use crate::engine::lanes::{ClosedWindow, Observer, window_start};
 
 /// The scrape interval the backfill reproduces for the newest-departure gauges (the
@@ -63,15 +62,6 @@ pub struct Outlier {
     pub departed_at: String,
 }
 
-/// The checkpoint-direction view of one window: passages over all its lanes and the
-/// nearest-rank p95 of their passage times (seconds).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DirectionWindow {
-    pub start_ms: i64,
-    pub passages: u64,
-    pub p95_s: Option<f64>,
-}
-
 /// The replay's observer of the shared pipeline.
 #[derive(Debug)]
 pub struct ReplayObserver {
@@ -90,11 +80,6 @@ pub struct ReplayObserver {
     /// Buckets (`+Inf` included) of the passage, inspection, queue-wait and headway
     /// histograms.
     sizes: [usize; 4],
-    /// Samples of windows not yet closed on every lane of the checkpoint:
-    /// (checkpoint, direction) → window start → passage times (ms).
-    pending: FxHashMap<(u32, Direction), BTreeMap<i64, Vec<u32>>>,
-    /// Closed checkpoint-direction windows, by (checkpoint id, direction).
-    pub directions: BTreeMap<(u32, Direction), Vec<DirectionWindow>>,
     /// Event time of the first and last accepted departure.
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
@@ -104,7 +89,7 @@ pub struct ReplayObserver {
     pub days: BTreeMap<i64, Day>,
     /// The congestion analysis (the live service's, on the report window) of every
     /// checkpoint-direction window, by (checkpoint, direction).
-    pub analysis: BTreeMap<(String, Direction), Vec<CheckpointWindow>>,
+    analysis: BTreeMap<(String, Direction), Rows>,
 }
 
 impl ReplayObserver {
@@ -133,8 +118,6 @@ impl ReplayObserver {
                 buckets.queue_wait.len() + 1,
                 buckets.headway.len() + 1,
             ],
-            pending: FxHashMap::default(),
-            directions: BTreeMap::new(),
             first_ms: None,
             last_ms: None,
             days: BTreeMap::new(),
@@ -239,38 +222,29 @@ impl ReplayObserver {
         self.lanes[id as usize].passed_over(&self.spill)
     }
 
-    /// Close every pending checkpoint-direction window (end of the replay, after the
-    /// pipeline's `flush`); fails if the lanes' series could not be written.
+    /// The end of the replay (after the pipeline's `flush`): what is still in memory
+    /// goes to the spill; fails if the spill could not be written.
     pub fn finish(&mut self) -> io::Result<()> {
         for d in &mut self.lanes {
             d.finish(&mut self.spill);
         }
-        let keys: Vec<_> = self.pending.keys().copied().collect();
-        for (cp, dir) in keys {
-            self.settle(cp, dir, i64::MAX);
-        }
+        tracing::debug!(
+            bytes = self.spill.bytes(),
+            "replay data kept in the temporary file"
+        );
         self.spill.check()
     }
 
-    fn settle(&mut self, cp: u32, dir: Direction, watermark_ms: i64) {
-        let Some(p) = self.pending.get_mut(&(cp, dir)) else {
-            return;
-        };
-        let out = self.directions.entry((cp, dir)).or_default();
-        while let Some(entry) = p.first_entry() {
-            if entry.key().saturating_add(self.window_ms) > watermark_ms {
-                break;
-            }
-            let start_ms = *entry.key();
-            let mut samples = entry.remove();
-            samples.sort_unstable();
-            let p95_s =
-                (!samples.is_empty()).then(|| f64::from(nearest_rank(&samples, 0.95)) / 1000.0);
-            out.push(DirectionWindow {
-                start_ms,
-                passages: samples.len() as u64,
-                p95_s,
-            });
+    /// The checkpoint directions analysed, ascending.
+    pub fn analysed(&self) -> impl Iterator<Item = &(String, Direction)> {
+        self.analysis.keys()
+    }
+
+    /// The analysis of every window of a checkpoint direction, in the order analysed.
+    pub fn analysis(&self, key: &(String, Direction)) -> io::Result<Vec<CheckpointWindow>> {
+        match self.analysis.get(key) {
+            Some(rows) => rows.load(&self.spill, &key.0, key.1),
+            None => Ok(Vec::new()),
         }
     }
 }
@@ -390,28 +364,15 @@ impl Observer for ReplayObserver {
             known_at_ms: w.known_at_ms,
         };
         lane_data(&mut self.lanes, lane).push_window(w.start_ms, &stat, &mut self.spill);
-        if !w.data.samples.is_empty() {
-            self.pending
-                .entry((w.checkpoint, w.direction))
-                .or_default()
-                .entry(w.start_ms)
-                .or_default()
-                .extend_from_slice(&w.data.samples);
-        }
-    }
-
-    fn swept(&mut self, checkpoint: u32, watermark_ms: i64) {
-        for dir in Direction::ALL {
-            self.settle(checkpoint, dir, watermark_ms);
-        }
     }
 }
 
 impl crate::engine::pipeline::Observer for ReplayObserver {
     fn checkpoint_window(&mut self, w: &CheckpointWindow) {
+        let key = (w.checkpoint.clone(), w.direction);
         self.analysis
-            .entry((w.checkpoint.clone(), w.direction))
+            .entry(key)
             .or_default()
-            .push(w.clone());
+            .push(w, &mut self.spill);
     }
 }

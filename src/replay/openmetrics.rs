@@ -349,7 +349,9 @@ fn write_alert_inputs(
     for (family, advice, pick) in families {
         header(out, &family)?;
         let name = family.name;
-        for ((cp, dir), rows) in &obs.analysis {
+        for key in obs.analysed() {
+            let (cp, dir) = key;
+            let rows = obs.analysis(key)?;
             let lab = format!("checkpoint=\"{cp}\",direction=\"{}\"", dir.as_str());
             let mut updates: Vec<(i64, i64, f64)> = rows
                 .iter()

@@ -7,7 +7,7 @@ use std::io;
 
 use serde::Serialize;
 
-use super::observer::{DirectionWindow, Dist, ReplayObserver};
+use super::observer::{Dist, ReplayObserver};
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::event::{Direction, Reason};
 use crate::engine::lanes::{Lanes, window_start};
@@ -133,31 +133,24 @@ pub struct Episode {
     pub end_ms: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A checkpoint direction of the report (JSON adds its `analysis`, read back when
+/// written: see [`Report::analysis`]).
+#[derive(Debug, Clone)]
 pub struct CheckpointReport {
     pub checkpoint: String,
-    #[serde(serialize_with = "direction_str")]
     pub direction: Direction,
     /// The zone its times (windows, peak hour, episodes, analysis) are written in.
     pub time_zone: String,
-    #[serde(skip)]
     pub zone: Zone,
-    #[serde(skip)]
     pub peak_hour_start_ms: Option<i64>,
     pub passages: u64,
     pub lanes_used: u64,
     pub peak_hour_start: Option<String>,
     pub peak_hour_passages: u64,
     pub congestion_episodes: Vec<Episode>,
-    /// The live service's congestion analysis per window (λ, μ, open and recommended
-    /// lanes by Erlang C, level of service, hysteresis state), ascending.
-    pub analysis: Vec<AnalysisRow>,
     /// Most lanes the analysis recommended at once, and most open at once.
     pub max_recommended_lanes: u32,
     pub max_open_lanes: u32,
-    /// Every window of the direction that had passages, ascending.
-    #[serde(skip)]
-    pub windows: Vec<DirectionWindow>,
 }
 
 /// One window of the congestion analysis.
@@ -179,7 +172,7 @@ pub struct AnalysisRow {
 }
 
 impl AnalysisRow {
-    fn from(w: &crate::engine::congestion::CheckpointWindow, zone: &Zone) -> Self {
+    pub fn from(w: &crate::engine::congestion::CheckpointWindow, zone: &Zone) -> Self {
         let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
         AnalysisRow {
             start: format_in(w.start_ms, zone),
@@ -230,6 +223,26 @@ impl Report {
     /// The zone of `checkpoint`'s times.
     pub fn zone_of(&self, checkpoint: &str) -> &Zone {
         self.zones.of(checkpoint)
+    }
+
+    /// The live service's congestion analysis of `c`'s windows in the range (λ, μ,
+    /// open and recommended lanes by Erlang C, level of service, hysteresis state), in
+    /// the order analysed, from what `obs` kept (JSON writes it as the direction's
+    /// `analysis`, between its episodes and `max_recommended_lanes`).
+    pub fn analysis(
+        &self,
+        c: &CheckpointReport,
+        obs: &ReplayObserver,
+    ) -> io::Result<Vec<AnalysisRow>> {
+        let key = (c.checkpoint.clone(), c.direction);
+        let rows = analysed_in_range(
+            obs,
+            &key,
+            self.range.from_ms,
+            self.range.to_ms,
+            self.window_ms,
+        )?;
+        Ok(rows.iter().map(|r| AnalysisRow::from(r, &c.zone)).collect())
     }
 
     /// Every window of the report's time axis for lane `l`, from what `obs` kept.
@@ -316,10 +329,11 @@ pub struct Params {
     pub zones: Zones,
 }
 
-/// Build the report after the pipeline was flushed and the observer finished.
-/// Lane-windows a report may hold (about 150 bytes each): a week of 5-minute windows
-/// over 1,000 lanes is 2 million.
-pub const MAX_LANE_WINDOWS: u64 = 3_000_000;
+/// Lane-windows a report may hold. They are read back lane by lane as they are
+/// written, so memory does not depend on it; it bounds what is written (about 100
+/// bytes of JSON or CSV each): a month of 5-minute windows over 1,000 lanes is 8.6
+/// million.
+pub const MAX_LANE_WINDOWS: u64 = 10_000_000;
 
 /// Why a report could not be built.
 #[derive(Debug)]
@@ -330,6 +344,7 @@ pub enum BuildError {
     Spill(io::Error),
 }
 
+/// Build the report after the pipeline was flushed and the observer finished.
 pub fn build(
     p: &Params,
     lanes: &Lanes,
@@ -416,10 +431,8 @@ pub fn build(
                 peak_hour_start: None,
                 peak_hour_passages: 0,
                 congestion_episodes: Vec::new(),
-                analysis: Vec::new(),
                 max_recommended_lanes: 0,
                 max_open_lanes: 0,
-                windows: Vec::new(),
             });
         c.passages += l.passages;
         c.lanes_used += 1;
@@ -438,31 +451,14 @@ pub fn build(
             minutes.clear();
         }
     }
-    for ((cp, dir), ws) in &obs.directions {
-        let name = &lanes.checkpoints[*cp as usize].id;
-        if let Some(c) = checkpoints.get_mut(&(name.clone(), *dir)) {
-            c.windows = ws.clone();
-            c.windows.sort_by_key(|x| x.start_ms);
-        }
-    }
-    for (k, rows) in &obs.analysis {
+    for k in obs.analysed() {
         if let Some(c) = checkpoints.get_mut(k) {
-            let in_range =
-                |s: i64| p.from_ms.is_none_or(|f| s + w > f) && p.to_ms.is_none_or(|t| s < t);
-            let rows: Vec<_> = rows.iter().filter(|r| in_range(r.start_ms)).collect();
-            c.congestion_episodes = episodes(&rows, &c.zone);
-            let zone = &c.zone;
-            c.analysis = rows
-                .into_iter()
-                .map(|r| AnalysisRow::from(r, zone))
-                .collect();
-            c.max_recommended_lanes = c
-                .analysis
-                .iter()
-                .map(|r| r.recommended_lanes)
-                .max()
-                .unwrap_or(0);
-            c.max_open_lanes = c.analysis.iter().map(|r| r.open_lanes).max().unwrap_or(0);
+            let rows =
+                analysed_in_range(obs, k, p.from_ms, p.to_ms, w).map_err(BuildError::Spill)?;
+            let refs: Vec<&CheckpointWindow> = rows.iter().collect();
+            c.congestion_episodes = episodes(&refs, &c.zone);
+            c.max_recommended_lanes = rows.iter().map(|r| r.recommended_lanes).max().unwrap_or(0);
+            c.max_open_lanes = rows.iter().map(|r| r.open_lanes).max().unwrap_or(0);
         }
     }
     let (n_outliers, outliers) = obs.outliers();
@@ -487,6 +483,21 @@ pub fn build(
         settle_ms: p.settle_ms,
         zones: p.zones.clone(),
     })
+}
+
+/// The analysed windows of a checkpoint direction that overlap `[from, to)`.
+fn analysed_in_range(
+    obs: &ReplayObserver,
+    key: &(String, Direction),
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    window_ms: i64,
+) -> io::Result<Vec<CheckpointWindow>> {
+    let mut rows = obs.analysis(key)?;
+    rows.retain(|r| {
+        from_ms.is_none_or(|f| r.start_ms + window_ms > f) && to_ms.is_none_or(|t| r.start_ms < t)
+    });
+    Ok(rows)
 }
 
 fn direction_str<S: serde::Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {

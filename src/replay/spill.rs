@@ -63,6 +63,11 @@ impl Spill {
         }
     }
 
+    /// Bytes appended so far (written or gathered).
+    pub fn bytes(&self) -> u64 {
+        self.written + self.batch.len() as u64
+    }
+
     fn read(&self, at: u64, out: &mut [u8]) -> io::Result<()> {
         let batched = self.written;
         if at >= batched {

@@ -12,7 +12,8 @@
 # packages into a venv (~/.cache/lanewatch/bench-venv), starts its own Apache Kafka
 # broker with tests/kafka/kafka.sh in a temp dir (stopped on exit) and runs, in order:
 #   1. replay of a generated JSONL file spanning one day, on one thread and on two
-#      (--threads 2: a reader stage), then the baseline
+#      (--threads 2: a reader stage), then of a week at the same density (its memory),
+#      then the baseline
 #   2. drain of a pre-loaded 12-partition topic by the live service, fresh group, with
 #      CPU per million events and RSS sampled every second (3: flat under backlog);
 #      the baseline drains the same topic (its first BASE_DRAIN events)
@@ -137,6 +138,11 @@ bench replay2 "$LW" replay --input "$TMP/events.jsonl" --threads 2
 bench base_replay "$PY" "$HERE/baseline.py" replay --input "$TMP/events.jsonl" \
   --max-events "$BASE_REPLAY" --scrapes "$BASE_SCRAPES"
 rm -f "$TMP/events.jsonl"
+# A week at the same density: memory must not grow with the range.
+bench generate_week "$LW" generate --output "$TMP/week.jsonl" --events $((7 * REPLAY_EVENTS)) --lanes "$LANES" \
+  --rate "$(awk -v n="$REPLAY_EVENTS" 'BEGIN { printf "%.3f", n / 86400 }')"
+bench replay_week "$LW" replay --input "$TMP/week.jsonl" --threads 2
+rm -f "$TMP/week.jsonl"
 
 bench produce_backlog "$LW" produce --brokers "$BROKERS" --topic "backlog-$RUN" \
   --events "$BACKLOG" --lanes "$LANES" --partitions 12
@@ -183,6 +189,7 @@ row "1. replay JSONL, 1 thread (events/s)" "$(num "$(val replay events_per_secon
 row "   replay, --threads 2 (events/s)" "$(num "$(val replay2 events_per_second)")" \
   "" "$(ratio "$(val replay2 events_per_second)" "$(val base_replay events_per_second)")" ">= 3,500,000"
 row "   replay peak RSS (MiB), one day, 1 / 2 threads" "$(val replay peak_rss_mib) / $(val replay2 peak_rss_mib)" "" "" "<= 256, any range"
+row "   replay a week ($(num "$((7 * REPLAY_EVENTS))") events), 2 threads: RSS (MiB), ev/s" "$(val replay_week peak_rss_mib), $(num "$(val replay_week events_per_second)")" "" "" "<= 256"
 row "2. drain $(num "$BACKLOG") events, from 1st event (ev/s)" "$(num "$(val drain events_per_second_from_first)")" \
   "$(num "$(val base_drain events_per_second_from_first)")" "$(ratio "$(val drain events_per_second_from_first)" "$(val base_drain events_per_second_from_first)")" ">= 500,000"
 row "   drain, wall from start incl. group join (ev/s)" "$(num "$(val drain events_per_second)")" \

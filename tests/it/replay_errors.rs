@@ -216,7 +216,8 @@ fn a_window_too_small_for_the_range_is_refused_naming_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("two-days.jsonl");
     let mut text = String::new();
-    for lane in 0..20 {
+    // 60 lanes × 2 days of 1-second windows: 10.4 million lane-windows.
+    for lane in 0..60 {
         for (i, day) in ["02", "04"].iter().enumerate() {
             text.push_str(&format!(
                 "{{\"event_id\":\"{lane}-{i}\",\"checkpoint\":\"cp\",\"direction\":\"inbound\",\"lane\":\"L{lane}\",\"arrived_at\":\"2026-03-{day}T08:00:00+08:00\",\"departed_at\":\"2026-03-{day}T08:01:00+08:00\"}}\n"
@@ -227,7 +228,7 @@ fn a_window_too_small_for_the_range_is_refused_naming_the_fix() {
     let (e, msg) = err(&["--input", f.to_str().unwrap(), "--window", "1s"]);
     assert!(matches!(e, ReplayError::TooManyWindows { .. }), "{e:?}");
     assert!(
-        msg.contains("--window 1s") && msg.contains("20 lanes") && msg.contains("larger --window"),
+        msg.contains("--window 1s") && msg.contains("60 lanes") && msg.contains("larger --window"),
         "{msg}"
     );
     replay(&["--input", f.to_str().unwrap(), "--window", "5m"]).expect("5m windows fit");

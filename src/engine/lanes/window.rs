@@ -236,7 +236,7 @@ impl WindowStore {
 /// Exact nearest-rank quantiles of a window's samples. (An HdrHistogram per window
 /// would cost a 90 KB reset at every close: 1.8 million closes when a day of 1,000
 /// lanes is replayed. The samples of a window are few, so sorting them is cheaper and
-/// exact; whole-range quantiles, where samples are not kept, use HdrHistogram.)
+/// exact; a replay's whole-range quantiles sort each lane's values once, at the end.)
 #[derive(Debug, Default)]
 pub struct QuantileScratch {
     sorted: Vec<u32>,
