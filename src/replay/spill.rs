@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 /// A stream's in-memory part is written out once it reaches this many bytes.
 const CHUNK: usize = 4096;
 /// Full chunks are gathered up to this many bytes before one write.
-const WRITE_BATCH: usize = 1 << 20;
+const WRITE_BATCH: usize = 256 << 10;
 
 /// The temporary file all streams write to, created on first use.
 #[derive(Debug, Default)]
