@@ -93,8 +93,9 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Append one record, encoded by `encode` (with the encoder's state `enc`, the
-    /// previous record's key for deltas).
+    /// Append one record, written into the stream's buffer by `encode` (which captures
+    /// what it needs, such as the previous record's key for deltas); a full chunk goes
+    /// to the spill.
     #[inline]
     pub fn push(&mut self, spill: &mut Spill, encode: impl FnOnce(&mut Vec<u8>)) {
         if self.buf.capacity() == 0 {
