@@ -53,10 +53,10 @@ impl Spill {
         self.batch.clear();
     }
 
-    /// Write what is gathered, and report the first write error (a full disk: the
-    /// temporary directory is `TMPDIR`).
+    /// Report the first write error (a full disk: the temporary directory is
+    /// `TMPDIR`). What is gathered and not yet written stays in memory (under 256 KB),
+    /// so a small replay never creates the file.
     pub fn check(&mut self) -> io::Result<()> {
-        self.write_batch();
         match self.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -233,6 +233,21 @@ mod tests {
             }
             assert_eq!(i - 3 + 3, k as i64 + 3 * s.len() as i64);
         }
+    }
+
+    #[test]
+    fn a_small_replay_never_creates_the_file() {
+        let mut spill = Spill::default();
+        let mut s = Stream::default();
+        for i in 0..20_000u64 {
+            s.push(&mut spill, |b| put_u64(b, i));
+        }
+        spill.check().unwrap();
+        assert!(spill.bytes() > CHUNK as u64, "chunks were appended");
+        assert!(spill.file.is_none(), "under WRITE_BATCH: no temporary file");
+        let bytes = s.load(&spill).unwrap();
+        let mut r = Reader::new(&bytes);
+        assert!((0..20_000u64).all(|i| r.u64() == i) && r.is_empty());
     }
 
     #[test]
