@@ -107,6 +107,16 @@ impl BucketWindow {
     }
 }
 
+/// The scrape interval the backfill reproduces for the newest-departure gauges (the
+/// deploy's Prometheus scrapes every 15 s).
+pub const SLOT_MS: i64 = 15_000;
+
+/// The 15-second slot of a departure (Unix ms / [`SLOT_MS`]).
+#[inline]
+pub fn slot_of(t_ms: i64) -> i64 {
+    t_ms.div_euclid(SLOT_MS)
+}
+
 /// A record of a lane's range-long series, kept in time order by its key.
 pub(super) trait Entry: Sized + Clone {
     fn key(&self) -> i64;
@@ -181,21 +191,14 @@ pub(super) struct Newest(pub i64);
 
 impl Entry for Newest {
     fn key(&self) -> i64 {
-        super::observer::slot_of(self.0)
+        slot_of(self.0)
     }
     fn encode(&self, prev: i64, out: &mut Vec<u8>) {
         // The key is the slot of the value: the value is the record.
-        put_i64(
-            out,
-            self.0
-                .wrapping_sub(prev.wrapping_mul(super::observer::SLOT_MS)),
-        );
+        put_i64(out, self.0.wrapping_sub(prev.wrapping_mul(SLOT_MS)));
     }
     fn decode(r: &mut Reader<'_>, prev: i64, _: [usize; 4]) -> Self {
-        Newest(
-            prev.wrapping_mul(super::observer::SLOT_MS)
-                .wrapping_add(r.i64()),
-        )
+        Newest(prev.wrapping_mul(SLOT_MS).wrapping_add(r.i64()))
     }
     fn combine(&mut self, other: Self) {
         self.0 = self.0.max(other.0);

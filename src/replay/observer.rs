@@ -10,26 +10,17 @@ use std::io;
 pub use super::dist::Dist;
 pub use super::lane::{BucketWindow, LaneData, WindowStat};
 use super::lane::{Newest, OPEN_MS};
+pub use super::lane::{SLOT_MS, slot_of};
 use super::rows::Rows;
 use super::spill::Spill;
 use crate::engine::congestion::CheckpointWindow;
 use crate::engine::event::{Direction, Event};
 use crate::engine::lanes::{ClosedWindow, Observer, window_start};
 
-/// The scrape interval the backfill reproduces for the newest-departure gauges (the
-/// deploy's Prometheus scrapes every 15 s).
-pub const SLOT_MS: i64 = 15_000;
-
 /// Whether a departure at `t_ms` is in the replay's `[from, to)` (either end open).
 #[inline]
 pub fn in_range(from_ms: Option<i64>, to_ms: Option<i64>, t_ms: i64) -> bool {
     from_ms.is_none_or(|f| t_ms >= f) && to_ms.is_none_or(|t| t_ms < t)
-}
-
-/// The 15-second slot of a departure (Unix ms / [`SLOT_MS`]).
-#[inline]
-pub fn slot_of(t_ms: i64) -> i64 {
-    t_ms.div_euclid(SLOT_MS)
 }
 
 const DAY_MS: i64 = 86_400_000;
