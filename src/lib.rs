@@ -17,8 +17,9 @@
 //! - [`dedup`]: bounded de-duplication of `event_id`s.
 //! - [`registry`]: which checkpoints, directions and lanes exist, kinds, open hours.
 //! - [`settings`]: windows, buckets, congestion thresholds, lane bounds (plain values).
-//! - [`lanes`]: the dense lane index, per-lane series (`stats`) and event-time windows
-//!   with the per-checkpoint watermark (`window`).
+//! - [`lanes`]: the dense lane index, per-lane series (`stats`, with optional native
+//!   histogram buckets: `native`) and event-time windows with the per-checkpoint
+//!   watermark (`window`).
 //! - [`congestion`]: per checkpoint direction λ, μ, open lanes, Erlang C advice on
 //!   lanes to open, level of service and congestion state with hysteresis.
 //! - [`pipeline`]: parse → de-duplicate → lane → record, its counters and observer.
@@ -29,8 +30,10 @@
 //! - [`config`]: raw TOML → validated [`config::Config`] (and the engine's settings).
 //! - [`source`]: drivers that feed the pipeline; `source::kafka` is the live consumer
 //!   (delivery guarantee in its module doc) with its dead-letter producer.
-//! - [`export`]: the metrics registry, the lanes' text encoder (`export::lanes`) and
-//!   the HTTP server (`/metrics`, gzip when asked, `/healthz`, `/readyz`, the board).
+//! - [`export`]: the metrics registry, the lanes' text encoder (`export::lanes`), the
+//!   protobuf exposition for native histograms (`export::proto`) and the HTTP server
+//!   (`/metrics`, gzip and protobuf when asked: `export::negotiate`; `/healthz`,
+//!   `/readyz`, the board).
 //! - [`board`]: the live board (`GET /`) and its JSON API (`/api/v1/board`): a
 //!   snapshot of the congestion gauges and lane cells, mirrored pages, an hour of history.
 //! - [`health`]: readiness shared by the source and the HTTP server.

@@ -355,6 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn native_histograms_are_off_by_default_and_a_bad_schema_names_the_range() {
+        let c = Config::from_texts("", "").expect("defaults");
+        assert_eq!(c.buckets.native_schema, None);
+        let c = Config::from_texts("[buckets]\nnative_histograms = true\n", "").expect("on");
+        assert_eq!(c.buckets.native_schema, Some(3));
+        let text = "[buckets]\nnative_histograms = true\nnative_schema = 5\n";
+        assert_eq!(
+            Config::from_texts(text, "").unwrap().buckets.native_schema,
+            Some(5)
+        );
+        let e = Config::from_texts("[buckets]\nnative_schema = 9\n", "")
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("buckets.native_schema"), "{e}");
+        assert!(e.contains("-4 to 8"), "{e}");
+    }
+
+    #[test]
     fn per_lane_histograms_default_to_the_passage_time_and_unknown_names_are_refused() {
         let c = Config::from_texts("", "").expect("defaults");
         assert_eq!(c.buckets.per_lane, [true, false, false, false]);

@@ -194,6 +194,10 @@ pub(super) struct RawBuckets {
     /// Which histograms are exported per lane (names as above); the others are
     /// exported per checkpoint direction.
     pub(super) per_lane: Vec<String>,
+    /// Native histograms too (served to a Prometheus that asks for protobuf).
+    pub(super) native_histograms: bool,
+    /// Their schema: bucket factor `2^(2^-schema)`.
+    pub(super) native_schema: i8,
 }
 
 // Default buckets: about ten for the passage time, six for the others (Prometheus'
@@ -215,6 +219,10 @@ pub const DEFAULT_INSPECTION_BUCKETS: &[f64] = &[10.0, 20.0, 30.0, 60.0, 120.0, 
 /// an idle or blocked lane.
 pub const DEFAULT_HEADWAY_BUCKETS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 900.0];
 
+/// Native histograms' default schema: buckets 9% wide (factor 2^(1/8), as
+/// `client_golang`'s usual bucket factor of 1.1 gives).
+pub const DEFAULT_NATIVE_SCHEMA: i8 = 3;
+
 impl Default for RawBuckets {
     fn default() -> Self {
         RawBuckets {
@@ -223,6 +231,8 @@ impl Default for RawBuckets {
             inspection_duration_seconds: DEFAULT_INSPECTION_BUCKETS.to_vec(),
             departure_headway_seconds: DEFAULT_HEADWAY_BUCKETS.to_vec(),
             per_lane: vec!["passage_duration_seconds".into()],
+            native_histograms: false,
+            native_schema: DEFAULT_NATIVE_SCHEMA,
         }
     }
 }

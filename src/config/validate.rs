@@ -221,6 +221,16 @@ pub(super) fn validate(
         }
     }
 
+    if !crate::engine::lanes::native::SCHEMAS.contains(&b.native_schema) {
+        p.push(
+            "buckets.native_schema",
+            format!(
+                "{} is not a schema Prometheus reads: use -4 to 8 (3: buckets 9% wide)",
+                b.native_schema
+            ),
+        );
+    }
+
     let listen = match raw.http.listen.parse::<SocketAddr>() {
         Ok(a) => a,
         Err(_) => {
@@ -369,6 +379,7 @@ pub(super) fn validate(
             inspection: b.inspection_duration_seconds,
             headway: b.departure_headway_seconds,
             per_lane: HISTOGRAMS.map(|h| b.per_lane.iter().any(|p| p == h)),
+            native_schema: b.native_histograms.then_some(b.native_schema),
         },
         http: HttpConfig {
             listen,

@@ -67,6 +67,9 @@ pub struct Buckets {
     /// Which of the four histograms (passage, queue wait, inspection, headway) are
     /// exported per lane; the others per checkpoint direction (the sum of its lanes).
     pub per_lane: [bool; 4],
+    /// Native histogram buckets of this schema beside the classic ones (served in the
+    /// protobuf exposition); `None`: classic buckets only.
+    pub native_schema: Option<i8>,
 }
 
 /// The `[buckets]` keys of the four histograms, in [`Buckets::per_lane`]'s order.

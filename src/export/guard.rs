@@ -247,6 +247,8 @@ struct Encoded {
 #[derive(Clone)]
 pub struct SharedBody {
     metrics: Metrics,
+    /// The protobuf exposition rather than text.
+    protobuf: bool,
     state: Arc<Mutex<Encoded>>,
     /// Held across one encoding (single flight).
     flight: Arc<tokio::sync::Mutex<()>>,
@@ -257,9 +259,20 @@ pub struct SharedBody {
 }
 
 impl SharedBody {
+    /// The text exposition.
     pub fn new(metrics: Metrics) -> Self {
+        Self::with_format(metrics, false)
+    }
+
+    /// The protobuf exposition ([`super::proto`]).
+    pub fn protobuf(metrics: Metrics) -> Self {
+        Self::with_format(metrics, true)
+    }
+
+    fn with_format(metrics: Metrics, protobuf: bool) -> Self {
         SharedBody {
             metrics,
+            protobuf,
             state: Arc::default(),
             flight: Arc::default(),
             spare: Arc::default(),
@@ -269,6 +282,12 @@ impl SharedBody {
 
     fn state(&self) -> std::sync::MutexGuard<'_, Encoded> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `/metrics` may serve this body in protobuf (lanes keep native
+    /// histograms).
+    pub fn native_histograms(&self) -> bool {
+        self.metrics.native_histograms()
     }
 
     pub async fn get(&self) -> Bytes {
@@ -333,7 +352,7 @@ impl SharedBody {
             }
             st.started += 1;
         }
-        let m = self.metrics.clone();
+        let (m, protobuf) = (self.metrics.clone(), self.protobuf);
         let mut buf = self
             .spare
             .lock()
@@ -342,7 +361,11 @@ impl SharedBody {
             .unwrap_or_default();
         let encoded = Arc::new(
             tokio::task::spawn_blocking(move || {
-                m.encode_into(&mut buf);
+                if protobuf {
+                    m.encode_proto_into(&mut buf);
+                } else {
+                    m.encode_into(&mut buf);
+                }
                 buf
             })
             .await

@@ -1,4 +1,5 @@
-//! HTTP endpoints: `/metrics` (Prometheus text exposition), `/healthz` (the process
+//! HTTP endpoints: `/metrics` (Prometheus text exposition; the protobuf one to a
+//! scraper that asks while native histograms are on), `/healthz` (the process
 //! is alive), `/readyz` (200 only when connected with a settled group assignment).
 //!
 //! Hardened against slow or hostile clients ([`super::guard`]): a cap on open
@@ -34,6 +35,7 @@ use super::auth::BasicAuth;
 use super::auth::Verdict;
 use super::guard::{BUSY_BUDGET, Peers, SharedBody, WriteStall, answer_busy};
 use super::metrics::Metrics;
+use super::negotiate::{accepts_gzip, accepts_protobuf};
 use crate::board::Board;
 use crate::config::HttpConfig;
 use crate::config::web::{WebConfig, WebConfigError};
@@ -42,6 +44,9 @@ use crate::health::Health;
 #[derive(Clone)]
 struct AppState {
     body: SharedBody,
+    /// The protobuf exposition, for a scraper that asks for it while lanes keep native
+    /// histograms.
+    proto: SharedBody,
     health: Arc<Health>,
     auth: Option<BasicAuth>,
     /// The live board's data (`None`: a server without a pipeline; the API is empty).
@@ -107,7 +112,8 @@ impl HttpServer {
             metrics.register(auth.collectors());
         }
         let state = AppState {
-            body: SharedBody::new(metrics),
+            body: SharedBody::new(metrics.clone()),
+            proto: SharedBody::protobuf(metrics),
             health: health.clone(),
             auth,
             board: None,
@@ -334,47 +340,35 @@ async fn require_auth(State(s): State<AppState>, req: Request, next: Next) -> Re
 
 async fn metrics_handler(State(s): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+    let native = s.proto.native_histograms();
+    let (body, content_type) = if native && accepts_protobuf(&headers) {
+        (&s.proto, super::proto::CONTENT_TYPE)
+    } else {
+        (&s.body, TEXT)
+    };
+    // With native histograms the body depends on both request headers.
+    let vary = (
+        header::VARY,
+        if native {
+            "Accept, Accept-Encoding"
+        } else {
+            "Accept-Encoding"
+        },
+    );
     if accepts_gzip(&headers) {
-        let body = s.body.get_gzip().await;
+        let body = body.get_gzip().await;
         return (
             [
-                (header::CONTENT_TYPE, TEXT),
+                (header::CONTENT_TYPE, content_type),
                 (header::CONTENT_ENCODING, "gzip"),
-                (header::VARY, "Accept-Encoding"),
+                vary,
             ],
             body,
         )
             .into_response();
     }
-    let body = s.body.get().await;
-    (
-        [
-            (header::CONTENT_TYPE, TEXT),
-            (header::VARY, "Accept-Encoding"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// Whether `Accept-Encoding` takes gzip (`gzip` or `*`, not with `q=0`).
-#[must_use]
-fn accepts_gzip(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let q_zero = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
+    let body = body.get().await;
+    ([(header::CONTENT_TYPE, content_type), vary], body).into_response()
 }
 
 async fn ready_handler(State(s): State<AppState>) -> Response {
@@ -434,26 +428,4 @@ async fn board_api(State(s): State<AppState>) -> Response {
         body,
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::accepts_gzip;
-    use axum::http::{HeaderMap, HeaderValue, header};
-
-    fn with(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
-        h
-    }
-
-    #[test]
-    fn gzip_is_taken_unless_refused() {
-        assert!(accepts_gzip(&with("gzip")));
-        assert!(accepts_gzip(&with("br, GZIP;q=0.5")));
-        assert!(accepts_gzip(&with("*")));
-        assert!(!accepts_gzip(&with("gzip;q=0")));
-        assert!(!accepts_gzip(&with("identity")));
-        assert!(!accepts_gzip(&HeaderMap::new()));
-    }
 }

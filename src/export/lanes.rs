@@ -7,10 +7,10 @@ use crate::engine::lanes::stats::LaneCells;
 use crate::engine::lanes::{LaneSeries, LaneStats};
 
 /// A gauge family with one series per lane, and how to read a lane's value.
-type Gauge = (Family, fn(&LaneCells) -> f64);
+pub(super) type Gauge = (Family, fn(&LaneCells) -> f64);
 
 /// Picks one of a lane's histograms.
-type HistOf = fn(&LaneCells) -> &Hist;
+pub(super) type HistOf = fn(&LaneCells) -> &Hist;
 
 /// Append the text exposition of every lane series of `series` to `out`.
 pub fn encode(series: &LaneSeries, out: &mut Vec<u8>) {
@@ -29,12 +29,7 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
             num.int(l.passages.get()),
         );
     }
-    let hists: [(Family, HistOf); 4] = [
-        (cat::PASSAGE_DURATION, |l| &l.passage),
-        (cat::QUEUE_WAIT, |l| &l.queue_wait),
-        (cat::INSPECTION_DURATION, |l| &l.inspection),
-        (cat::DEPARTURE_HEADWAY, |l| &l.headway),
-    ];
+    let hists = histograms();
     // Each series line is a lane's prefix (`name{labels`), a tail common to every lane
     // (`,le="30"} `), the value: three copies, not eight.
     let mut prefix = Vec::with_capacity(256);
@@ -58,14 +53,14 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
             }
         } else {
             s.with_retired(|r| directions.sum(lanes, r, (k, *get), tails.len() + 1));
-            for (labels, cum, sum) in directions.iter() {
+            for row in directions.rows() {
                 histogram(
                     (out, &mut prefix, &mut num),
                     (&bucket, f.name),
-                    labels,
+                    row.first.direction_labels(),
                     &tails,
-                    cum,
-                    sum,
+                    &row.cum,
+                    row.sum,
                 );
             }
         }
@@ -106,30 +101,49 @@ fn encode_lanes(s: &LaneSeries, lanes: &[LaneStats], out: &mut Vec<u8>) {
             );
         }
     }
-    let gauges: [Gauge; 6] = [
-        (cat::LANE_LEVEL_OF_SERVICE, |l| l.level_of_service.get()),
-        (cat::LANE_QUEUE_LENGTH, |l| l.queue_length.get()),
-        (cat::LANE_INSPECTION_MAX, |l| l.inspection_max_s),
-        (cat::LANE_KIND_LANES, |l| l.lanes_of_kind),
-        (cat::LANE_NEIGHBOUR_LANES, |l| l.neighbour_lanes),
-        (cat::LANE_PASSED_OVER, |l| l.passed_over_since.get()),
-    ];
-    for g in gauges {
+    for g in gauges() {
         single_gauge(out, lanes, &mut num, g);
     }
     let f = cat::LANE_SCHEDULED_OPEN;
     f.write_header(out);
     let now = crate::engine::time::now_ms();
     for l in lanes {
-        let open = l.schedule.as_ref().is_none_or(|s| s.open_at(now));
+        let open = scheduled_open(l, now);
         line(out, f.name, l.labels(), "", num.int(u64::from(open)));
     }
+}
+
+/// The four histogram families, in [`LaneCells::histograms`]' order.
+pub(super) fn histograms() -> [(Family, HistOf); 4] {
+    [
+        (cat::PASSAGE_DURATION, |l| &l.passage),
+        (cat::QUEUE_WAIT, |l| &l.queue_wait),
+        (cat::INSPECTION_DURATION, |l| &l.inspection),
+        (cat::DEPARTURE_HEADWAY, |l| &l.headway),
+    ]
+}
+
+/// The gauge families with one plain series per lane (besides the last departure).
+pub(super) fn gauges() -> [Gauge; 6] {
+    [
+        (cat::LANE_LEVEL_OF_SERVICE, |l| l.level_of_service.get()),
+        (cat::LANE_QUEUE_LENGTH, |l| l.queue_length.get()),
+        (cat::LANE_INSPECTION_MAX, |l| l.inspection_max_s),
+        (cat::LANE_KIND_LANES, |l| l.lanes_of_kind),
+        (cat::LANE_NEIGHBOUR_LANES, |l| l.neighbour_lanes),
+        (cat::LANE_PASSED_OVER, |l| l.passed_over_since.get()),
+    ]
+}
+
+/// Whether the lane is in its registered open hours now (always, unlisted).
+pub(super) fn scheduled_open(l: &LaneCells, now_ms: i64) -> bool {
+    l.schedule.as_ref().is_none_or(|s| s.open_at(now_ms))
 }
 
 /// A lane's cumulative bucket counts (the last is `+Inf`, the count) into `cum`, and
 /// its sum. A bucket updated after the count was read is clipped to it, so the
 /// exposition stays monotonic.
-fn cumulative(h: &Hist, cum: &mut [u64]) -> f64 {
+pub(super) fn cumulative(h: &Hist, cum: &mut [u64]) -> f64 {
     let (count, last) = (h.count(), cum.len() - 1);
     let mut c = 0u64;
     for (i, out) in cum[..last].iter_mut().enumerate() {
@@ -162,17 +176,28 @@ fn histogram(
 /// A histogram summed per checkpoint direction (`buckets.per_lane` leaves it out):
 /// the directions in the order of their first lane, reused across families.
 #[derive(Default)]
-struct Directions<'a> {
+pub(super) struct Directions<'a> {
     index: std::collections::HashMap<&'a str, usize>,
-    /// Labels, cumulative buckets (`+Inf` last) and sum of each direction.
-    rows: Vec<(&'a str, Vec<u64>, f64)>,
+    rows: Vec<DirectionRow<'a>>,
     lane: Vec<u64>,
+}
+
+/// One direction's sum of a histogram.
+pub(super) struct DirectionRow<'a> {
+    /// Its first lane (labels, ids).
+    pub first: &'a LaneStats,
+    /// Cumulative buckets, `+Inf` last.
+    pub cum: Vec<u64>,
+    pub sum: f64,
+    /// Native buckets (when kept): the zero bucket's count, then each bucket's.
+    pub zero: u64,
+    pub native: std::collections::BTreeMap<i32, u64>,
 }
 
 impl<'a> Directions<'a> {
     /// Sum histogram `k` (`get`) of `lanes` per direction, with the retired lanes'
     /// totals of the directions that still have lanes.
-    fn sum(
+    pub(super) fn sum(
         &mut self,
         lanes: &'a [LaneStats],
         retired: &[(Box<str>, [Hist; 4])],
@@ -187,7 +212,13 @@ impl<'a> Directions<'a> {
             let n = self.rows.len();
             let i = *self.index.entry(key).or_insert(n);
             if i == n {
-                self.rows.push((key, vec![0; buckets], 0.0));
+                self.rows.push(DirectionRow {
+                    first: l,
+                    cum: vec![0; buckets],
+                    sum: 0.0,
+                    zero: 0,
+                    native: Default::default(),
+                });
             }
             self.add(i, get(l));
         }
@@ -201,12 +232,19 @@ impl<'a> Directions<'a> {
     fn add(&mut self, row: usize, h: &Hist) {
         let sum = cumulative(h, &mut self.lane);
         let row = &mut self.rows[row];
-        row.1.iter_mut().zip(&self.lane).for_each(|(a, b)| *a += b);
-        row.2 += sum;
+        row.cum
+            .iter_mut()
+            .zip(&self.lane)
+            .for_each(|(a, b)| *a += b);
+        row.sum += sum;
+        if let Some(n) = h.native() {
+            row.zero += n.zero_count();
+            n.for_each(|key, c| *row.native.entry(key).or_default() += c);
+        }
     }
 
-    fn iter(&self) -> impl Iterator<Item = (&'a str, &[u64], f64)> {
-        self.rows.iter().map(|(l, c, s)| (*l, c.as_slice(), *s))
+    pub(super) fn rows(&self) -> &[DirectionRow<'a>] {
+        &self.rows
     }
 }
 

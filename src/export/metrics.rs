@@ -88,6 +88,24 @@ impl Metrics {
             .store(buf.len(), std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// The protobuf exposition into `buf` (cleared first): every family of the text
+    /// one, the lane histograms with their native buckets.
+    pub fn encode_proto_into(&self, buf: &mut Vec<u8>) {
+        let families = self.registry.gather();
+        buf.clear();
+        super::proto::encode_registry(&families, buf);
+        for s in self.lanes.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            super::proto::encode_lanes(s, buf);
+        }
+    }
+
+    /// Whether lanes keep native histograms (`buckets.native_histograms`): then
+    /// `/metrics` serves the protobuf exposition to a scraper that asks for it.
+    pub fn native_histograms(&self) -> bool {
+        let lanes = self.lanes.read().unwrap_or_else(|e| e.into_inner());
+        lanes.iter().any(|s| s.native_schema().is_some())
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -132,3 +150,7 @@ impl Collector for AgeCollector {
         self.age.collect()
     }
 }
+
+#[cfg(test)]
+#[path = "proto_tests.rs"]
+mod proto_tests;

@@ -7,6 +7,8 @@ pub mod guard;
 pub mod http;
 pub mod lanes;
 pub mod metrics;
+pub mod negotiate;
+pub mod proto;
 
 /// A catalogue family as options of the `prometheus` crate (the catalogue itself is
 /// plain data and knows no metrics library).

@@ -30,6 +30,7 @@ mod kafka_tls;
 mod lane_series;
 mod metrics_gzip;
 mod mock_faults;
+mod native_histograms;
 mod outage;
 mod pages;
 mod pipeline_windows;

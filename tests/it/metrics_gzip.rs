@@ -142,37 +142,18 @@ async fn a_region_gzipped_in_two_members_is_scraped_whole_by_prometheus() {
     })
     .await
     .unwrap();
-    let http = reqwest::Client::new();
-    let query = |q: &'static str| {
-        let (http, base) = (http.clone(), prom.base.clone());
-        async move {
-            let text = http
-                .get(format!("{base}/api/v1/query"))
-                .query(&[("query", q)])
-                .send()
-                .await
-                .ok()?
-                .text()
-                .await
-                .ok()?;
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            v["data"]["result"][0]["value"][1]
-                .as_str()?
-                .parse::<f64>()
-                .ok()
-        }
-    };
     let scraped = crate::support::eventually(Duration::from_secs(30), "a scrape", || async {
-        let up = query("up{job=\"lanewatch\"}").await?;
+        let up = prom.value("up{job=\"lanewatch\"}").await?;
         (up == 1.0).then_some(())?;
-        query("scrape_samples_scraped{job=\"lanewatch\"}").await
+        prom.value("scrape_samples_scraped{job=\"lanewatch\"}")
+            .await
     })
     .await;
     assert_eq!(
         scraped, samples as f64,
         "samples Prometheus read of the gzipped body"
     );
-    let lanes_seen = query("count(lanewatch_passages_total)").await;
+    let lanes_seen = prom.value("count(lanewatch_passages_total)").await;
     assert_eq!(lanes_seen, Some(lanes as f64));
     drop(prom);
     stop.cancel();

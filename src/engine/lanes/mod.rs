@@ -3,6 +3,7 @@
 //! of each checkpoint direction that closes them (event time: [`clock`]).
 
 pub mod clock;
+pub mod native;
 pub mod passed;
 pub mod stats;
 pub mod window;

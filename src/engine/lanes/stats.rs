@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::native::NativeBuckets;
 use crate::engine::settings::{Buckets, WindowConfig};
 
 /// `60000` → `"1m"`, `900000` → `"15m"`, `7200000` → `"2h"`, `90000` → `"90s"`.
@@ -30,17 +31,25 @@ pub struct Hist {
     counts: Box<[AtomicU64]>,
     sum: F64Cell,
     count: AtomicU64,
+    /// Native buckets too (`buckets.native_histograms`).
+    native: Option<NativeBuckets>,
 }
 
 impl Hist {
-    fn new(bounds: Arc<[f64]>) -> Self {
+    fn new(bounds: Arc<[f64]>, native_schema: Option<i8>) -> Self {
         let counts = (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect();
         Hist {
             bounds,
             counts,
             sum: F64Cell::default(),
             count: AtomicU64::new(0),
+            native: native_schema.map(NativeBuckets::new),
         }
+    }
+
+    /// The native buckets, when kept.
+    pub fn native(&self) -> Option<&NativeBuckets> {
+        self.native.as_ref()
     }
 
     pub fn observe(&self, v: f64) {
@@ -48,6 +57,9 @@ impl Hist {
         let c = &self.counts[i];
         c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.sum.set(self.sum.get() + v);
+        if let Some(n) = &self.native {
+            n.observe(v);
+        }
         // Count last (Release): a reader that sees it sees the bucket and the sum.
         self.count
             .store(self.count.load(Ordering::Relaxed) + 1, Ordering::Release);
@@ -73,6 +85,9 @@ impl Hist {
             c.fetch_add(o.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         self.sum.set(self.sum.get() + other.sum());
+        if let (Some(mine), Some(theirs)) = (&self.native, &other.native) {
+            mine.absorb(theirs);
+        }
         self.count.fetch_add(other.count(), Ordering::Release);
     }
 
@@ -192,6 +207,8 @@ pub type LaneStats = Arc<LaneCells>;
 
 struct SeriesInner {
     bounds: [Arc<[f64]>; 4],
+    /// The native histograms' schema (`None`: classic buckets only).
+    native_schema: Option<i8>,
     bound_labels: [Vec<String>; 4],
     per_lane: [bool; 4],
     window_labels: Vec<String>,
@@ -228,6 +245,7 @@ impl LaneSeries {
             .map(|b| b.iter().map(|x| x.to_string()).collect());
         LaneSeries(Arc::new(SeriesInner {
             bounds,
+            native_schema: buckets.native_schema,
             bound_labels,
             per_lane: buckets.per_lane,
             window_labels: windows.sizes_ms.iter().map(|&s| window_label(s)).collect(),
@@ -247,8 +265,8 @@ impl LaneSeries {
             let i = match retired.iter().position(|(d, _)| &**d == dir) {
                 Some(i) => i,
                 None => {
-                    let b = &self.0.bounds;
-                    let h = |k: usize| Hist::new(b[k].clone());
+                    let (b, n) = (&self.0.bounds, self.0.native_schema);
+                    let h = |k: usize| Hist::new(b[k].clone(), n);
                     retired.push((dir.into(), [h(0), h(1), h(2), h(3)]));
                     retired.len() - 1
                 }
@@ -288,10 +306,10 @@ impl LaneSeries {
             labels: format!("{head},lane=\"{}\"", escape(lane)),
             ident: [checkpoint.into(), direction.into(), lane.into()],
             passages: Counter::default(),
-            passage: Hist::new(s.bounds[0].clone()),
-            queue_wait: Hist::new(s.bounds[1].clone()),
-            inspection: Hist::new(s.bounds[2].clone()),
-            headway: Hist::new(s.bounds[3].clone()),
+            passage: Hist::new(s.bounds[0].clone(), s.native_schema),
+            queue_wait: Hist::new(s.bounds[1].clone(), s.native_schema),
+            inspection: Hist::new(s.bounds[2].clone(), s.native_schema),
+            headway: Hist::new(s.bounds[3].clone(), s.native_schema),
             last_departure: F64Cell::default(),
             throughput: s.window_labels.iter().map(|_| F64Cell::default()).collect(),
             quantiles: (0..s.window_labels.len() * nq)
@@ -341,6 +359,16 @@ impl LaneSeries {
     /// (else per checkpoint direction).
     pub fn per_lane(&self) -> [bool; 4] {
         self.0.per_lane
+    }
+
+    /// Histogram `k`'s bucket bounds (passage, queue wait, inspection, headway).
+    pub fn bounds(&self, k: usize) -> &[f64] {
+        &self.0.bounds[k]
+    }
+
+    /// The native histograms' schema (`None`: classic buckets only).
+    pub fn native_schema(&self) -> Option<i8> {
+        self.0.native_schema
     }
 
     /// The `window` label of each window size.

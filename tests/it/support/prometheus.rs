@@ -38,26 +38,37 @@ impl Prometheus {
             dir,
             "global:\n  scrape_interval: 1m\n",
             tsdb,
-            retention,
-            ready_within,
+            (retention, ready_within),
+            &[],
         )
     }
 
     /// Start Prometheus scraping `target` (`host:port`) every second, as job
     /// `lanewatch`, with its TSDB, config and log in `dir`.
     pub fn scraping(dir: &Path, target: &str) -> Self {
+        Self::scraping_with(dir, target, &[])
+    }
+
+    /// As [`Self::scraping`], with more command-line flags (feature flags).
+    pub fn scraping_with(dir: &Path, target: &str, flags: &[&str]) -> Self {
         let cfg = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: lanewatch\n    static_configs:\n      - targets: ['{target}']\n"
         );
-        Self::start(dir, &cfg, &dir.join("tsdb"), "1d", Duration::from_secs(30))
+        Self::start(
+            dir,
+            &cfg,
+            &dir.join("tsdb"),
+            ("1d", Duration::from_secs(30)),
+            flags,
+        )
     }
 
     fn start(
         dir: &Path,
         config: &str,
         tsdb: &Path,
-        retention: &str,
-        ready_within: Duration,
+        (retention, ready_within): (&str, Duration),
+        flags: &[&str],
     ) -> Self {
         let port = super::free_port();
         let cfg = dir.join("prometheus.yml");
@@ -68,6 +79,7 @@ impl Prometheus {
             .arg(format!("--storage.tsdb.path={}", tsdb.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--storage.tsdb.retention.time={retention}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -90,6 +102,26 @@ impl Prometheus {
             std::thread::sleep(Duration::from_millis(200));
         }
         prom
+    }
+}
+
+impl Prometheus {
+    /// The first value an instant query gives (`None`: no result yet, or no answer).
+    pub async fn value(&self, query: &str) -> Option<f64> {
+        let text = reqwest::Client::new()
+            .get(format!("{}/api/v1/query", self.base))
+            .query(&[("query", query)])
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["data"]["result"][0]["value"][1]
+            .as_str()?
+            .parse::<f64>()
+            .ok()
     }
 }
 
