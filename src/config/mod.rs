@@ -18,7 +18,7 @@ pub use crate::engine::settings::{Buckets, CongestionConfig, HISTOGRAMS, Setting
 use raw::*;
 pub use raw::{
     DEFAULT_HEADWAY_BUCKETS, DEFAULT_INSPECTION_BUCKETS, DEFAULT_LOS_BANDS_S,
-    DEFAULT_PASSAGE_BUCKETS, DEFAULT_QUEUE_WAIT_BUCKETS,
+    DEFAULT_NATIVE_SCHEMA, DEFAULT_PASSAGE_BUCKETS, DEFAULT_QUEUE_WAIT_BUCKETS,
 };
 pub use registry::{Checkpoint, LaneDef, LaneKind, Registry};
 use validate::validate;

@@ -17,7 +17,8 @@
 #   2. drain of a pre-loaded 12-partition topic by the live service, fresh group, with
 #      CPU per million events and RSS sampled every second (3: flat under backlog);
 #      the baseline drains the same topic (its first BASE_DRAIN events)
-#   3/4. RSS and /metrics scrape time and size with 1,000 and 10,000 lanes
+#   3/4. RSS and /metrics scrape time and size with 1,000 and 10,000 lanes (and with
+#      1,000: gzipped, and with native histograms in protobuf)
 #   5. freshness: produce → visible in /metrics at 10,000 events/s, after 10 s of
 #      traffic that warms the freshly started broker (steady state is measured)
 # and then, without the broker, tests/bench/pages_frontier.py (issue #11's LaneStalled
@@ -159,6 +160,10 @@ done
 L="${LANE_SIZES[0]}"
 bench "scrape_gzip$L" "$LW" scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
   --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES" --gzip
+# With native histograms, as a Prometheus with --enable-feature=native-histograms asks
+# (protobuf, gzip).
+bench "scrape_native$L" "$LW" scrape --brokers "$BROKERS" --topic "lanes$L-$RUN" \
+  --events $((20 * L)) --lanes "$L" --scrapes "$SCRAPES" --gzip --protobuf --native-histograms
 
 bench fresh "$LW" fresh --brokers "$BROKERS" --topic "fresh-$RUN" --rate "$FRESH_RATE" --probes "$PROBES" \
   --warmup-s "$FRESH_WARMUP"
@@ -209,6 +214,10 @@ row "   series per lane (all series / lanes), $(num "$L1") lanes" \
   "$(awk -v s="$(val "scrape$L1" series)" -v l="$(val "scrape$L1" lanes)" 'BEGIN { if (l > 0) printf "%.1f", s / l }')" "" "" "<= 40"
 row "   gzip (as Prometheus asks), $(num "$L1") lanes p50 / p99 (ms)" "$(val "scrape_gzip$L1" scrape_ms_p50) / $(val "scrape_gzip$L1" scrape_ms_p99)" "" "" ""
 row "   gzip bytes on the wire, $(num "$L1") lanes" "$(num "$(val "scrape_gzip$L1" wire_bytes)")" "" "" ""
+row "   native histograms (protobuf, gzip), $(num "$L1") lanes p50 / p99 (ms)" \
+  "$(val "scrape_native$L1" scrape_ms_p50) / $(val "scrape_native$L1" scrape_ms_p99)" "" "" ""
+row "   native: bytes on the wire / RSS (MiB), $(num "$L1") lanes" \
+  "$(num "$(val "scrape_native$L1" wire_bytes)") / $(val "scrape_native$L1" rss_mib)" "" "" ""
 row "   scrape $(num "$L2") lanes p50 / p99 (ms)" "$(val "scrape$L2" scrape_ms_p50) / $(val "scrape$L2" scrape_ms_p99)" "" "" ""
 row "   body bytes / series, $(num "$L2") lanes" "$(num "$(val "scrape$L2" body_bytes)") / $(num "$(val "scrape$L2" series)")" "" "" ""
 row "5. produce -> /metrics at $(num "$FRESH_RATE")/s p50 / p99 (ms)" "$(val fresh fresh_ms_p50) / $(val fresh fresh_ms_p99)" "" "" "p99 <= 100"

@@ -94,6 +94,12 @@ fn every_bench_command_runs_in_smoke_size() {
         num(&z, "wire_bytes") * 4.0 < num(&z, "body_bytes"),
         "gzip on the wire: {z:?}"
     );
+    let n = on_topic(
+        "scrape",
+        &["--scrapes", "3", "--protobuf", "--native-histograms"],
+    );
+    assert_eq!(n["protobuf"], "true", "{n:?}");
+    assert_eq!(num(&n, "lanes_exported"), 50.0);
 
     let f = bench(&[
         "fresh",

@@ -61,6 +61,7 @@ pub async fn run(a: FreshArgs, shutdown: CancellationToken) -> Result<(), BenchE
         lanes: a.lanes + 1,
         queued_max_kbytes: None,
         max_partition_drift: None,
+        native_histograms: false,
         web_config: None,
     };
     let stop = shutdown.child_token();

@@ -36,6 +36,9 @@ pub struct LiveArgs {
     /// `source.max_partition_drift` (default: the configuration's default).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub max_partition_drift: Option<std::time::Duration>,
+    /// Keep native histograms too (`buckets.native_histograms`, default schema).
+    #[arg(long)]
+    pub native_histograms: bool,
     /// An exporter-toolkit web config for the HTTP endpoints (TLS, basic auth).
     #[arg(skip)]
     pub web_config: Option<std::path::PathBuf>,
@@ -82,6 +85,9 @@ pub fn config(a: &LiveArgs) -> Config {
     c.max_dynamic_lanes = a.lanes.max(c.max_dynamic_lanes);
     c.http.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     c.http.web_config_file = a.web_config.clone();
+    if a.native_histograms {
+        c.buckets.native_schema = Some(lanewatch::config::DEFAULT_NATIVE_SCHEMA);
+    }
     c
 }
 
@@ -143,11 +149,12 @@ pub async fn wait_ready(addr: SocketAddr, timeout: Duration) -> Result<(), Bench
 /// `GET path` over HTTP/1.1 on a new connection, as a scraper reads it: the response
 /// (head and body, as sent) into `buf`, which keeps its capacity from one call to the
 /// next, so the timing is the server's and the socket's, not this client's copies.
-/// `gzip`: ask for a compressed body, as Prometheus does. Returns the status code.
+/// `headers`: more request headers (`Name: value\r\n` lines), e.g. to ask for gzip
+/// as Prometheus does. Returns the status code.
 pub async fn get_into(
     addr: SocketAddr,
     path: &str,
-    gzip: bool,
+    headers: &str,
     buf: &mut Vec<u8>,
 ) -> Result<u16, BenchError> {
     let io = |source| BenchError::HttpIo {
@@ -156,12 +163,7 @@ pub async fn get_into(
     };
     let mut s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
     s.set_nodelay(true).map_err(io)?;
-    let accept = if gzip {
-        "Accept-Encoding: gzip\r\n"
-    } else {
-        ""
-    };
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{accept}Connection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.map_err(io)?;
     buf.clear();
     s.read_to_end(buf).await.map_err(io)?;

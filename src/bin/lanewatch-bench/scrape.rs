@@ -24,6 +24,10 @@ pub struct ScrapeArgs {
     /// Ask for gzip, as Prometheus does (`Accept-Encoding: gzip`).
     #[arg(long)]
     pub gzip: bool,
+    /// Ask for the protobuf exposition, as Prometheus does with native histograms
+    /// (`--native-histograms` makes the service serve it).
+    #[arg(long)]
+    pub protobuf: bool,
 }
 
 pub async fn run(a: ScrapeArgs, shutdown: CancellationToken) -> Result<(), BenchError> {
@@ -44,22 +48,37 @@ pub async fn run(a: ScrapeArgs, shutdown: CancellationToken) -> Result<(), Bench
         // and the socket's, not the client's reallocations.
         let mut buf = Vec::with_capacity(body.len() + body.len() / 4 + (1 << 16));
         let mut wire = 0;
+        let mut headers = String::new();
+        if a.gzip {
+            headers.push_str("Accept-Encoding: gzip\r\n");
+        }
+        if a.protobuf {
+            headers.push_str(concat!(
+                "Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;",
+                "encoding=delimited,text/plain;version=0.0.4;q=0.5\r\n"
+            ));
+        }
         for _ in 0..a.scrapes {
             let t = Instant::now();
-            let status = live::get_into(addr, "/metrics", a.gzip, &mut buf).await?;
+            let status = live::get_into(addr, "/metrics", &headers, &mut buf).await?;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
             if status != 200 {
                 return Err(BenchError::Http(format!("/metrics answered {status}")));
             }
             wire = buf.len();
         }
+        let protobuf = memchr::memmem::find(&buf, b"vnd.google.protobuf").is_some();
+        if a.protobuf && !protobuf {
+            return Err(BenchError::Http("asked for protobuf, got text".into()));
+        }
         let mean = ms.iter().sum::<f64>() / ms.len().max(1) as f64;
         println!(
-            "bench=scrape lanes={} lanes_exported={lanes_exported} series={series} body_bytes={} gzip={} wire_bytes={wire} scrapes={} \
+            "bench=scrape lanes={} lanes_exported={lanes_exported} series={series} body_bytes={} gzip={} protobuf={protobuf} native={} wire_bytes={wire} scrapes={} \
              scrape_ms_p50={:.2} scrape_ms_p99={:.2} scrape_ms_mean={mean:.2} rss_mib={rss_lanes:.1} peak_rss_mib={:.1}",
             a.live.lanes,
             body.len(),
             a.gzip,
+            a.live.native_histograms,
             a.scrapes,
             proc::quantile(&mut ms, 0.5),
             proc::quantile(&mut ms, 0.99),
