@@ -177,6 +177,8 @@ fn histogram(
 /// the directions in the order of their first lane, reused across families.
 #[derive(Default)]
 pub(super) struct Directions<'a> {
+    /// Sum the native buckets too (the protobuf exposition; text has none).
+    pub native: bool,
     index: std::collections::HashMap<&'a str, usize>,
     rows: Vec<DirectionRow<'a>>,
     lane: Vec<u64>,
@@ -189,9 +191,11 @@ pub(super) struct DirectionRow<'a> {
     /// Cumulative buckets, `+Inf` last.
     pub cum: Vec<u64>,
     pub sum: f64,
-    /// Native buckets (when kept): the zero bucket's count, then each bucket's.
+    /// Native buckets (when kept and asked for): the zero bucket's count, then the
+    /// buckets' counts by block (the key of its first bucket; see
+    /// [`crate::engine::lanes::native::NativeBuckets::for_each_block`]).
     pub zero: u64,
-    pub native: std::collections::BTreeMap<i32, u64>,
+    pub native: std::collections::BTreeMap<i32, Vec<u64>>,
 }
 
 impl<'a> Directions<'a> {
@@ -237,9 +241,15 @@ impl<'a> Directions<'a> {
             .zip(&self.lane)
             .for_each(|(a, b)| *a += b);
         row.sum += sum;
-        if let Some(n) = h.native() {
+        if let Some(n) = h.native().filter(|_| self.native) {
             row.zero += n.zero_count();
-            n.for_each(|key, c| *row.native.entry(key).or_default() += c);
+            n.for_each_block(|first, counts| {
+                let sums = row
+                    .native
+                    .entry(first)
+                    .or_insert_with(|| vec![0; counts.len()]);
+                sums.iter_mut().zip(counts).for_each(|(s, c)| *s += c);
+            });
         }
     }
 

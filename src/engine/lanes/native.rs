@@ -64,6 +64,8 @@ pub struct NativeBuckets {
     /// Key of the first counter of `chunks[0]`.
     first_chunk: i32,
     chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+    /// Bit `c`: `chunks[c]` is allocated (readers visit only those).
+    allocated: AtomicU64,
     zero: AtomicU64,
 }
 
@@ -73,11 +75,14 @@ impl NativeBuckets {
         let shift = schema.max(0);
         let lo = bucket_key(schema, &bounds, next_up(ZERO_THRESHOLD)) >> shift;
         let hi = bucket_key(schema, &bounds, MAX_VALUE) >> shift;
+        // One bit of `allocated` per chunk: 35 chunks at most (2^-10 to 2^24).
+        debug_assert!(hi - lo < 64);
         NativeBuckets {
             schema,
             bounds,
             first_chunk: lo,
             chunks: (lo..=hi).map(|_| OnceLock::new()).collect(),
+            allocated: AtomicU64::new(0),
             zero: AtomicU64::new(0),
         }
     }
@@ -99,23 +104,30 @@ impl NativeBuckets {
         }
         let key = bucket_key(self.schema, &self.bounds, v.min(MAX_VALUE));
         let shift = self.schema.max(0);
-        let chunk = &self.chunks[((key >> shift) - self.first_chunk) as usize];
-        let counters =
-            chunk.get_or_init(|| (0..self.chunk_len()).map(|_| AtomicU64::new(0)).collect());
+        let counters = self.chunk(((key >> shift) - self.first_chunk) as usize);
         bump(&counters[(key & ((1 << shift) - 1)) as usize], 1);
     }
 
     /// Add `other`'s counts (same schema).
     pub fn absorb(&self, other: &NativeBuckets) {
         self.zero.fetch_add(other.zero_count(), Ordering::Relaxed);
-        for (mine, theirs) in self.chunks.iter().zip(other.chunks.iter()) {
+        for (c, theirs) in other.chunks.iter().enumerate() {
             let Some(theirs) = theirs.get() else { continue };
-            let mine =
-                mine.get_or_init(|| (0..self.chunk_len()).map(|_| AtomicU64::new(0)).collect());
-            for (m, t) in mine.iter().zip(theirs.iter()) {
+            for (m, t) in self.chunk(c).iter().zip(theirs.iter()) {
                 m.fetch_add(t.load(Ordering::Relaxed), Ordering::Relaxed);
             }
         }
+    }
+
+    /// Chunk `c`'s counters, allocated on first use.
+    fn chunk(&self, c: usize) -> &[AtomicU64] {
+        if let Some(counters) = self.chunks[c].get() {
+            return counters;
+        }
+        let counters = self.chunks[c]
+            .get_or_init(|| (0..self.chunk_len()).map(|_| AtomicU64::new(0)).collect());
+        self.allocated.fetch_or(1 << c, Ordering::Release);
+        counters
     }
 
     pub fn zero_count(&self) -> u64 {
@@ -124,18 +136,31 @@ impl NativeBuckets {
 
     /// Every bucket with a count: `(key, count)` in ascending key order.
     pub fn for_each(&self, mut f: impl FnMut(i32, u64)) {
-        let len = self.chunk_len() as i32;
-        for (c, chunk) in self.chunks.iter().enumerate() {
-            let Some(counters) = chunk.get() else {
-                continue;
-            };
-            let base = (self.first_chunk + c as i32) * len;
-            for (j, n) in counters.iter().enumerate() {
-                let n = n.load(Ordering::Relaxed);
+        self.for_each_block(|first, block| {
+            for (j, &n) in block.iter().enumerate() {
                 if n > 0 {
-                    f(base + j as i32, n);
+                    f(first + j as i32, n);
                 }
             }
+        });
+    }
+
+    /// Every block of counters written to: the key of its first bucket and its
+    /// `2^max(schema, 0)` counts, in ascending key order.
+    pub fn for_each_block(&self, mut f: impl FnMut(i32, &[u64])) {
+        let len = self.chunk_len();
+        let mut counts = vec![0; len];
+        let mut allocated = self.allocated.load(Ordering::Acquire);
+        while allocated != 0 {
+            let c = allocated.trailing_zeros() as usize;
+            allocated &= allocated - 1;
+            let Some(counters) = self.chunks[c].get() else {
+                continue;
+            };
+            for (n, a) in counts.iter_mut().zip(counters.iter()) {
+                *n = a.load(Ordering::Relaxed);
+            }
+            f((self.first_chunk + c as i32) * len as i32, &counts);
         }
     }
 }
@@ -308,6 +333,22 @@ mod tests {
                 "schema {schema}"
             );
         }
+    }
+
+    /// A retired lane's buckets added to its direction's totals: as if every value had
+    /// been observed there.
+    #[test]
+    fn absorbing_gives_the_buckets_of_every_value() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let all = values(3, &mut rng, true);
+        let (a, b) = all.split_at(all.len() / 3);
+        let (left, right) = (NativeBuckets::new(3), NativeBuckets::new(3));
+        a.iter().for_each(|&v| left.observe(v));
+        b.iter().for_each(|&v| right.observe(v));
+        left.absorb(&right);
+        let mut spans = Spans::default();
+        left.for_each(|k, c| spans.push(k, c));
+        assert_eq!((left.zero_count(), spans.decode()), ours(3, &all));
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub struct Hist {
     counts: Box<[AtomicU64]>,
     sum: F64Cell,
     count: AtomicU64,
-    /// Native buckets too (`buckets.native_histograms`).
-    native: Option<NativeBuckets>,
+    /// Native buckets too (`buckets.native_histograms`; boxed: a pointer when off).
+    native: Option<Box<NativeBuckets>>,
 }
 
 impl Hist {
@@ -43,13 +43,13 @@ impl Hist {
             counts,
             sum: F64Cell::default(),
             count: AtomicU64::new(0),
-            native: native_schema.map(NativeBuckets::new),
+            native: native_schema.map(|s| Box::new(NativeBuckets::new(s))),
         }
     }
 
     /// The native buckets, when kept.
     pub fn native(&self) -> Option<&NativeBuckets> {
-        self.native.as_ref()
+        self.native.as_deref()
     }
 
     pub fn observe(&self, v: f64) {
