@@ -46,13 +46,21 @@ impl Prometheus {
     /// Start Prometheus scraping `target` (`host:port`) every second, as job
     /// `lanewatch`, with its TSDB, config and log in `dir`.
     pub fn scraping(dir: &Path, target: &str) -> Self {
-        Self::scraping_with(dir, target, &[])
+        Self::scraping_with(dir, target, &[], &[])
     }
 
-    /// As [`Self::scraping`], with more command-line flags (feature flags).
-    pub fn scraping_with(dir: &Path, target: &str, flags: &[&str]) -> Self {
+    /// As [`Self::scraping`], with more command-line flags (feature flags) and rule
+    /// files (evaluated every second).
+    pub fn scraping_with(dir: &Path, target: &str, flags: &[&str], rules: &[&Path]) -> Self {
+        let mut rule_files: String = rules
+            .iter()
+            .map(|r| format!("  - '{}'\n", r.display()))
+            .collect();
+        if !rule_files.is_empty() {
+            rule_files.insert_str(0, "rule_files:\n");
+        }
         let cfg = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: lanewatch\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: lanewatch\n    static_configs:\n      - targets: ['{target}']\n"
         );
         Self::start(
             dir,
