@@ -55,13 +55,16 @@ pub fn mantissa_bounds(schema: i8) -> Box<[f64]> {
         .collect()
 }
 
-/// The sparse buckets: a chunk of `2^max(s,0)` counters per power of two, allocated
-/// when a value first falls in it (a lane's passage times span a few powers of two).
+/// The sparse buckets in chunks of `2^max(s,0)` consecutive counters (a power of two's
+/// buckets for `s > 0`; one bucket, which spans `2^-s` powers of two, for `s <= 0`),
+/// each allocated when a value first falls in it (a lane's passage times span a few
+/// powers of two).
 #[derive(Debug)]
 pub struct NativeBuckets {
     schema: i8,
     bounds: Box<[f64]>,
-    /// Key of the first counter of `chunks[0]`.
+    /// `key >> max(schema, 0)` of the buckets of `chunks[0]` (the chunk of bucket
+    /// `key` is `chunks[(key >> max(schema, 0)) - first_chunk]`).
     first_chunk: i32,
     chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
     /// Bit `c`: `chunks[c]` is allocated (readers visit only those).
