@@ -34,6 +34,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/tests/bench"
 KAFKA_SH="$ROOT/tests/kafka/kafka.sh"
+# shellcheck source=tests/bench/broker.sh
+. "$ROOT/tests/bench/broker.sh"
 CACHE="${LANEWATCH_CACHE:-$HOME/.cache/lanewatch}"
 T_START=$(date +%s)
 
@@ -107,15 +109,7 @@ fi
 PY="$VENV/bin/python"
 "$PY" -c 'import confluent_kafka, prometheus_client' || die "baseline packages missing in $VENV"
 
-if [[ -n "${LANEWATCH_BENCH_BROKERS:-}" ]]; then
-  BROKERS="$LANEWATCH_BENCH_BROKERS"
-else
-  section "Kafka: own broker in $TMP/kafka"
-  bash "$KAFKA_SH" fetch >&2
-  KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms1g}" bash "$KAFKA_SH" start "$TMP/kafka" >&2
-  BROKERS="$(cat "$TMP/kafka/bootstrap")"
-fi
-export RUST_LOG="${RUST_LOG:-warn}"
+bench_broker "$TMP"
 
 # Run one benchmark; its key=value line goes to the results (renamed to $1) and stdout.
 bench() { # NAME CMD...
