@@ -22,6 +22,12 @@ Both are lower bounds on what a rule sees (the rule also waits for the passers t
 leave and for Prometheus' 15 s evaluation), so a B that fails here fails for every
 departure-only rule. Days, seeds and closures are those of tests/it/pages.
 
+A second table answers what the first leaves open (issue #11's decision): the same
+trade-off if sensors also sent an event when an inspection starts (a DESIGN §1 schema
+change, not built). A lane inspecting is then known busy, so a silence is an idle
+spell (from a departure to the next inspection start), and a passer is known when its
+inspection starts (such an event would carry its arrival, so whether it waited).
+
     tests/bench/pages_frontier.py --lanewatch target/release/lanewatch --seeds 23,24,25
 """
 
@@ -91,18 +97,21 @@ def simulate(lw, seed, day_start, incidents, path):
         arrived = ms(e["arrived_at"])
         waited = ms(e["inspection_started_at"]) > arrived + APPROACH_MS
         by_lane[(e["checkpoint"], e["direction"], e["lane"])].append(
-            (ms(e["departed_at"]), arrived, e.get("vehicle_class", "car"), waited))
+            (ms(e["departed_at"]), arrived, e.get("vehicle_class", "car"), waited,
+             ms(e["inspection_started_at"])))
     for v in by_lane.values():
         v.sort()
     return by_lane
 
 
-def passers(by_lane, key):
-    """(arrival, waited, departure) of the vehicles a car lane could have taken that
-    left by another lane of its direction, sorted by arrival."""
+def passers(by_lane, key, starts=False):
+    """(arrival, waited, known at) of the vehicles a car lane could have taken that
+    left by another lane of its direction, sorted by arrival. Known at: the vehicle's
+    departure (its event), or with `starts` the start of its inspection (an event then
+    would carry its arrival and so whether it waited)."""
     cp, d, _ = key
-    return sorted((a, w, t) for k, v in by_lane.items() if k[:2] == (cp, d) and k != key
-                  for (t, a, c, w) in v if c in CAR_CLASSES)
+    return sorted((a, w, st if starts else t) for k, v in by_lane.items() if k[:2] == (cp, d) and k != key
+                  for (t, a, c, w, st) in v if c in CAR_CLASSES)
 
 
 def evidence(arr, neighbours, after, until):
@@ -128,21 +137,25 @@ def page_at(ev, bound_ms):
     return min((max(since + bound_ms, known) for (since, known) in ev), default=None)
 
 
-def silences(by_lane, cars):
+def silences(by_lane, cars, starts=False):
     """Per car lane: each silence between two departures that the passers prove
-    busy: (its end, the evidence)."""
+    busy: (its end, the evidence). With `starts`, a silence is an idle spell instead:
+    from a departure to the next inspection start (a lane inspecting is known busy)."""
     out = []
     for key in cars.keys() & by_lane.keys():
-        arr = passers(by_lane, key)
+        arr = passers(by_lane, key, starts)
         deps = by_lane[key]
-        for (d0, *_), (d1, *_) in zip(deps, deps[1:]):
-            ev = evidence(arr, cars[key], d0, d1)
+        for (d0, *_), (d1, *rest) in zip(deps, deps[1:]):
+            end = rest[-1] if starts else d1
+            if end <= d0:
+                continue
+            ev = evidence(arr, cars[key], d0, end)
             if ev:
-                out.append((d1, ev, key))
+                out.append((end, ev, key))
     return out
 
 
-def closure_floor(by_lane, cars, spec, day_start):
+def closure_floor(by_lane, cars, spec, day_start, starts=False):
     """The earliest a departure-only rule can page a closure: its first passer after
     the closed lane's last departure, relative to the closure start (ms)."""
     lane, rest = spec.split("@")
@@ -158,7 +171,7 @@ def closure_floor(by_lane, cars, spec, day_start):
         if t - last > 600_000:
             break
         last = t
-    ev = evidence(passers(by_lane, (cp, d, l)), cars[(cp, d, l)], max(last, start), end)
+    ev = evidence(passers(by_lane, (cp, d, l), starts), cars[(cp, d, l)], max(last, start), end)
     return start, ev, last - start
 
 
@@ -170,7 +183,7 @@ def main():
     a = ap.parse_args()
     cars = car_lanes()
     specs = closures()
-    quiet, found = [], []
+    quiet, found = {False: [], True: []}, {False: [], True: []}
     seeds = [int(s) for s in a.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "day.jsonl"
@@ -180,17 +193,31 @@ def main():
                     day = T0 + timedelta(days=2 * k + (kind == "closures"))
                     inc = specs if kind == "closures" else []
                     by_lane = simulate(a.lanewatch, seed * 100 + k, day, inc, f)
-                    if kind == "quiet":
-                        quiet += [(end, ev, key, seed * 100 + k) for (end, ev, key) in silences(by_lane, cars)]
-                    else:
-                        found += [(closure_floor(by_lane, cars, c, day), seed * 100 + k, c) for c in specs]
-    print(f"{len(seeds)} seeds x {a.days} days of each kind: {len(quiet)} car-lane silences "
-          f"proven busy on incident-free days, {len(found)} closures")
-    qc = sorted(c[0][2] / 1000 for c in found)
+                    for st in (False, True):
+                        if kind == "quiet":
+                            quiet[st] += [(end, ev, key, seed * 100 + k)
+                                          for (end, ev, key) in silences(by_lane, cars, st)]
+                        else:
+                            found[st] += [(closure_floor(by_lane, cars, c, day, st), seed * 100 + k, c)
+                                          for c in specs]
+    print(f"{len(seeds)} seeds x {a.days} days of each kind: {len(quiet[False])} car-lane silences "
+          f"proven busy on incident-free days, {len(found[False])} closures")
+    qc = sorted(c[0][2] / 1000 for c in found[False])
     print(f"closed lane's queue served for (s): median {qc[len(qc) // 2]:.0f}, max {qc[-1]:.0f}")
+    print("\nFrom departure events (the event schema of DESIGN §1):")
+    table(quiet[False], found[False], range(90, 301, 15))
+    print("\nIf sensors also sent an event when an inspection starts (not built: a schema change).")
+    print("A silence is then an idle spell, and a passer is known when its inspection starts:")
+    print(f"{len(quiet[True])} idle spells proven busy on incident-free days")
+    table(quiet[True], found[True], range(15, 181, 15))
+    return 0
+
+
+def table(quiet, found, bounds):
+    """False pages and late closure pages for each bound."""
     print(f"{'bound B (s)':>12} {'false pages':>12} {'closures paged after 5 min':>27} {'latest closure page (min)':>26}")
     ok = []
-    for b in range(90, 301, 15):
+    for b in bounds:
         fps = sorted((seed, key, end) for (end, ev, key, seed) in quiet
                      if (p := page_at(ev, b * 1000)) is not None and p < end)
         delays = [(page_at(ev, b * 1000) or float("inf")) - start for ((start, ev, _), *_) in found]
@@ -203,7 +230,6 @@ def main():
                 print(f"{'':>14}false page: {'/'.join(key)} seed {seed} silence ending "
                       f"{datetime.fromtimestamp(end / 1000, CST):%H:%M:%S}")
     print("bounds meeting both targets: " + (", ".join(map(str, ok)) if ok else "none"))
-    return 0
 
 
 if __name__ == "__main__":
