@@ -156,8 +156,9 @@ def silences(by_lane, cars, starts=False):
 
 
 def closure_floor(by_lane, cars, spec, day_start, starts=False):
-    """The earliest a departure-only rule can page a closure: its first passer after
-    the closed lane's last departure, relative to the closure start (ms)."""
+    """The earliest a rule can page a closure: the passers after the closed lane's
+    last departure (known when they leave, or with `starts` when their inspection
+    starts), relative to the closure start (ms)."""
     lane, rest = spec.split("@")
     cp, d, l = lane.split("/")
     hhmm, dur = rest.split(":close")[0].split("+")
