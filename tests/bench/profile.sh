@@ -12,8 +12,9 @@
 # it writes OUTDIR/NAME.txt (top frames by self time, then by inclusive time),
 # OUTDIR/NAME.svg (the flame graph, by inferno, which it installs into the cache with
 # `cargo install` when it is not on PATH), OUTDIR/NAME.folded (the collapsed stacks) and
-# OUTDIR/NAME.perf.data (for perf report). The figure of the run itself is the `bench=` line in NAME.txt:
-# perf's sampling slows it by a few per cent.
+# OUTDIR/NAME.perf.data (for perf report). The `bench=` line in NAME.txt is the run
+# under perf, which slows it (one-thread replay: 670k ev/s under perf against 793k in
+# run.sh on the same machine, stop 25): take the figures from run.sh.
 #
 # Needs perf (Debian: linux-perf) with kernel.perf_event_paranoid <= 2 for user-space
 # sampling. The binary is built with frame pointers (-C force-frame-pointers) in its own
